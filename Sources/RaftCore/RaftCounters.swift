@@ -1,0 +1,22 @@
+/// Counts of events the node dealt with without acting on them: dropped messages and the
+/// like. Bad input never traps; it ends up here.
+public struct RaftCounters: Hashable, Sendable {
+    /// Messages not addressed to this node, or from itself.
+    public var droppedMisaddressed = 0
+    /// Messages that make no sense: term zero, out-of-range indices, malformed entry runs, a
+    /// rewrite of committed entries.
+    public var droppedMalformed = 0
+    /// Messages from an older term, or responses that arrive after the state they answer.
+    public var droppedStale = 0
+    /// Vote requests ignored because a leader was heard from recently or the node restarted
+    /// recently (lease protection).
+    public var votesRefusedInLease = 0
+    /// Messages the node's role does not handle (for example an append to a leader of the
+    /// same term).
+    public var droppedUnexpected = 0
+    /// Proposals refused by `propose`.
+    public var proposalsRefused = 0
+    /// Pending reads dropped because the node lost leadership.
+    public var readsDropped = 0
+    public init() {}
+}

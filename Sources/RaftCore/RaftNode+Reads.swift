@@ -1,0 +1,109 @@
+/// Heartbeat rounds, ReadIndex reads and the leader lease (thesis §6.4).
+///
+/// Every heartbeat the leader sends belongs to a numbered round. When a quorum of voters
+/// has echoed round `r` (or a later one), the leader knows it was still leader when `r` was
+/// sent. That fact serves two purposes: reads queued on `r` are answered at the commit index
+/// they recorded, and the lease is extended to `sentAt(r) + leaseTicks`.
+extension RaftNode {
+    /// Requests a linearizable read confirmed by a quorum round. When the quorum answers,
+    /// `Ready.readStates` carries `requestID` with the index the application must have
+    /// applied before reading. Throws on a follower. If leadership is lost first, the request
+    /// is dropped (counted in `counters.readsDropped`): the caller should time out and retry.
+    public mutating func readIndex(requestID: UInt64) throws(ProposalError) {
+        try requestRead(requestID: requestID, allowLease: false)
+    }
+
+    /// Requests a linearizable read served from the leader lease when it is valid (no
+    /// network round), and through a quorum round otherwise. Relies on bounded clock drift
+    /// (see `LeaderLease`).
+    public mutating func leaseRead(requestID: UInt64) throws(ProposalError) {
+        try requestRead(requestID: requestID, allowLease: true)
+    }
+
+    var committedInCurrentTerm: Bool { log.term(of: log.committed) == term }
+
+    var pendingReadCount: Int {
+        readsAwaitingCommit.count + pendingRounds.reduce(0) { $0 + $1.reads.count }
+    }
+
+    mutating func requestRead(requestID: UInt64, allowLease: Bool) throws(ProposalError) {
+        guard role == .leader else { throw .notLeader(leader: leader) }
+        guard pendingReadCount < config.maxPendingReads else { throw .overloaded }
+        if !committedInCurrentTerm {
+            // Until its first entry commits the leader does not know the commit index.
+            readsAwaitingCommit.append((requestID, allowLease))
+            return
+        }
+        serveRead(requestID: requestID, allowLease: allowLease)
+    }
+
+    mutating func serveRead(requestID: UInt64, allowLease: Bool) {
+        let read = ReadState(index: log.committed, requestID: requestID)
+        if config.plantedBugs.contains(.readWithoutQuorumCheck) || (allowLease && leaderLease != nil) {
+            readStates.append(read)
+            return
+        }
+        startRound(reads: [read])
+    }
+
+    mutating func releaseReadsAwaitingCommit() {
+        guard !readsAwaitingCommit.isEmpty, committedInCurrentTerm else { return }
+        let waiting = readsAwaitingCommit
+        readsAwaitingCommit = []
+        for r in waiting {
+            serveRead(requestID: r.requestID, allowLease: r.allowLease)
+        }
+    }
+
+    /// Sends a new heartbeat round to every member, with `reads` waiting on it.
+    mutating func startRound(reads: [ReadState]) {
+        round += 1
+        pendingRounds.append(PendingRound(round: round, sentAt: now, reads: reads))
+        for member in tracker.membership.allMembers.sorted() where member != id {
+            let match = tracker.progress[member]?.match ?? .zero
+            send(to: member, .heartbeat(Heartbeat(commit: min(match, log.committed), round: round)), afterPersist: false)
+        }
+        processRounds()
+    }
+
+    /// Completes every round a quorum has echoed.
+    mutating func processRounds() {
+        let acked = Quorum.committedValue(voters: tracker.membership.voters) {
+            $0 == id ? round : (tracker.progress[$0]?.ackedRound ?? 0)
+        }
+        var done = 0
+        for r in pendingRounds {
+            guard r.round <= acked else { break }
+            if !leaseRevoked {
+                leaseExpiry = max(leaseExpiry, r.sentAt + UInt64(config.leaseTicks))
+            }
+            readStates.append(contentsOf: r.reads)
+            done += 1
+        }
+        if done > 0 { pendingRounds.removeFirst(done) }
+    }
+
+    /// Follower side of a heartbeat.
+    mutating func handleHeartbeat(from: NodeID, _ h: Heartbeat) {
+        log.commit(to: min(h.commit, log.lastIndex))
+        send(to: from, .heartbeatResponse(HeartbeatResponse(round: h.round)), afterPersist: true)
+    }
+
+    /// Leader side: a member echoed a heartbeat round.
+    mutating func handleHeartbeatResponse(from: NodeID, _ r: HeartbeatResponse) {
+        tracker.progress[from]!.recentActive = true
+        tracker.progress[from]!.probeSent = false
+        let pr = tracker.progress[from]!
+        if pr.state == .snapshot && now >= pr.snapshotSentAt + UInt64(config.electionTicks) {
+            // The snapshot was probably lost; try again.
+            tracker.progress[from]!.becomeProbe()
+        }
+        if tracker.progress[from]!.match < log.lastIndex {
+            sendAppend(to: from)
+        }
+        if r.round > pr.ackedRound && r.round <= round {
+            tracker.progress[from]!.ackedRound = r.round
+            processRounds()
+        }
+    }
+}

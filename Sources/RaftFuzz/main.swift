@@ -1,0 +1,1 @@
+print("RaftFuzz: see README")

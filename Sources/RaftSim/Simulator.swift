@@ -1,0 +1,1 @@
+// Simulator lands here (issue 3).
