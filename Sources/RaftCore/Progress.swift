@@ -107,9 +107,10 @@ struct Progress: Equatable {
     /// Handles a rejection of the append whose previous index was `rejected`, moving `next`
     /// back to `hint + 1`. Returns false if the rejection is stale (ignored).
     mutating func maybeDecrease(rejected: LogIndex, hint: LogIndex) -> Bool {
+        // A follower cannot reject an index it already matched: such an answer is stale
+        // (and answering it again would ping-pong forever).
+        if rejected <= match { return false }
         if state == .replicate {
-            // A rejection of an index at or below match is stale.
-            if rejected <= match { return false }
             next = match + 1
             return true
         }
