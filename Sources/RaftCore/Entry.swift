@@ -7,9 +7,11 @@ public struct Entry: Hashable, Sendable, CustomStringConvertible {
     public enum Payload: Hashable, Sendable {
         /// Application data, opaque to Raft. A leader appends an empty one when it is elected.
         case normal([UInt8])
-        /// A change of membership. It takes effect on each node as soon as it is in that
-        /// node's log (Raft thesis §4.1), not when it commits.
-        case configChange(ConfigChange)
+        /// A change of membership and the whole membership it results in. It takes effect
+        /// on each node as soon as it is in that node's log (Raft thesis §4.1), not when it
+        /// commits. Carrying the result makes every such entry self-describing: a node that
+        /// joins with an empty log learns the full membership from the entry alone.
+        case configChange(ConfigChange, resulting: Membership)
     }
 
     public var term: Term
@@ -37,14 +39,14 @@ public struct Entry: Hashable, Sendable, CustomStringConvertible {
     public var byteSize: Int {
         switch payload {
         case .normal(let d): return d.count + 16
-        case .configChange: return 32
+        case .configChange(_, let m): return 32 + 8 * m.allMembers.count
         }
     }
 
     public var description: String {
         switch payload {
         case .normal(let d): return "\(index)@\(term)[\(d.count)B]"
-        case .configChange(let c): return "\(index)@\(term)[\(c)]"
+        case .configChange(let c, let m): return "\(index)@\(term)[\(c) => \(m)]"
         }
     }
 }

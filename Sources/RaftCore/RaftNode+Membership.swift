@@ -25,7 +25,7 @@ extension RaftNode {
         let next = current.applying(change)
         if next == current { throw .invalidConfigChange("\(change) changes nothing in \(current)") }
         if next.voters.isEmpty { throw .invalidConfigChange("\(change) would leave no voters") }
-        appendAsLeader([.configChange(change)])
+        appendAsLeader([.configChange(change, resulting: next)])
         bcastAppend()
     }
 
@@ -33,16 +33,14 @@ extension RaftNode {
 
     /// Notes the membership changes in freshly appended `entries` and switches to the result.
     mutating func recordMembershipChanges(in entries: ArraySlice<Entry>) {
-        var m = currentMembership
-        var changed = false
+        var latest: Membership?
         for e in entries {
-            if case .configChange(let c) = e.payload {
-                m = m.applying(c)
+            if case .configChange(_, let m) = e.payload {
                 membershipChanges.append((e.index, m))
-                changed = true
+                latest = m
             }
         }
-        if changed { adopt(m) }
+        if let latest { adopt(latest) }
     }
 
     /// Forgets changes at or after `index` (their entries are being overwritten).

@@ -12,8 +12,8 @@ public struct Term: RawRepresentable, Hashable, Comparable, Sendable, Expressibl
     /// sentinel at index zero.
     public static let zero = Term(0)
 
-    /// The term after this one.
-    public var next: Term { Term(rawValue + 1) }
+    /// The term after this one (saturating at `UInt64.max`; terms come from the network).
+    public var next: Term { Term(rawValue == .max ? .max : rawValue + 1) }
 
     public static func < (lhs: Term, rhs: Term) -> Bool { lhs.rawValue < rhs.rawValue }
     public var description: String { "t\(rawValue)" }

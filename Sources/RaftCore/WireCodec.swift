@@ -25,7 +25,8 @@
 /// The values inside:
 ///
 /// - `Entry`: term, index, payload tag (0 normal, 1 config change), then for a normal entry
-///   its data as a byte string, for a config change a `ConfigChange`.
+///   its data as a byte string, for a config change a `ConfigChange` followed by the
+///   resulting `Membership`.
 /// - `ConfigChange`: tag (0 addVoter, 1 addLearner, 2 remove), node id (non-zero).
 /// - `Membership`: voter count, voter ids in strictly ascending order, learner count,
 ///   learner ids in strictly ascending order; ids are non-zero and no id is in both lists.
@@ -221,9 +222,10 @@ public enum WireCodec {
         case .normal(let data):
             w.writeByte(0)
             w.writeBytes(data)
-        case .configChange(let change):
+        case .configChange(let change, let resulting):
             w.writeByte(1)
             encode(change, into: &w)
+            encode(resulting, into: &w)
         }
     }
 
@@ -237,7 +239,9 @@ public enum WireCodec {
         case 0:
             return Entry(term: term, index: index, payload: .normal(try r.readBytes("entry data")))
         case 1:
-            return Entry(term: term, index: index, payload: .configChange(try decodeConfigChange(from: &r)))
+            let change = try decodeConfigChange(from: &r)
+            let resulting = try decodeMembership(from: &r)
+            return Entry(term: term, index: index, payload: .configChange(change, resulting: resulting))
         default:
             throw .unknownTag("Entry.Payload", tag)
         }

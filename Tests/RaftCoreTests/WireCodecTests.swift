@@ -10,9 +10,9 @@ private let wireSamples: [Message] = {
     let entries: [Entry] = [
         Entry(term: 7, index: 101, data: []),
         Entry(term: 7, index: 102, data: Array("SET key=value".utf8)),
-        Entry(term: 7, index: 103, payload: .configChange(.addLearner(4))),
-        Entry(term: 7, index: 104, payload: .configChange(.addVoter(4))),
-        Entry(term: 8, index: 105, payload: .configChange(.remove(NodeID(UInt64.max)))),
+        Entry(term: 7, index: 103, payload: .configChange(.addLearner(4), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
+        Entry(term: 7, index: 104, payload: .configChange(.addVoter(4), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
+        Entry(term: 8, index: 105, payload: .configChange(.remove(NodeID(UInt64.max)), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
         Entry(term: 8, index: 106, data: Array(repeating: 0xAB, count: 300)),
         Entry(term: WireCodec.maxTerm, index: WireCodec.maxLogIndex, data: [0, 0x80, 0xFF]),
     ]
@@ -127,8 +127,8 @@ struct WireCodecRoundTripTests {
             lastLogIndex: 4, lastLogTerm: 2, leadershipTransfer: true)))) == [3, 1, 2, 3, 4, 2, 1])
         #expect(WireCodec.encode(Message(from: 1, to: 2, term: 3, body: .append(AppendRequest(
             prevLogIndex: 4, prevLogTerm: 2,
-            entries: [Entry(term: 3, index: 5, data: [0xAA]), Entry(term: 3, index: 6, payload: .configChange(.remove(9)))],
-            commit: 4)))) == [5, 1, 2, 3, 4, 2, 4, 2, 3, 5, 0, 1, 0xAA, 3, 6, 1, 2, 9])
+            entries: [Entry(term: 3, index: 5, data: [0xAA]), Entry(term: 3, index: 6, payload: .configChange(.remove(9), resulting: Membership(voters: [1, 2, 3], learners: [4])))],
+            commit: 4)))) == [5, 1, 2, 3, 4, 2, 4, 2, 3, 5, 0, 1, 0xAA, 3, 6, 1, 2, 9, 3, 1, 2, 3, 1, 4])
         #expect(WireCodec.encode(Message(from: 1, to: 2, term: 3, body: .installSnapshot(Snapshot(
             metadata: SnapshotMetadata(index: 10, term: 3, membership: Membership(voters: [3, 1], learners: [7])),
             data: [0x01, 0x02])))) == [9, 1, 2, 3, 10, 3, 2, 1, 3, 1, 7, 2, 1, 2])
@@ -139,9 +139,9 @@ struct WireCodecRoundTripTests {
         let entries: [Entry] = [
             Entry(term: 0, index: 0),
             Entry(term: 3, index: 17, data: Array(0 ... 255)),
-            Entry(term: 3, index: 18, payload: .configChange(.addVoter(2))),
-            Entry(term: 3, index: 19, payload: .configChange(.addLearner(NodeID(UInt64.max)))),
-            Entry(term: 3, index: 20, payload: .configChange(.remove(1))),
+            Entry(term: 3, index: 18, payload: .configChange(.addVoter(2), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
+            Entry(term: 3, index: 19, payload: .configChange(.addLearner(NodeID(UInt64.max)), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
+            Entry(term: 3, index: 20, payload: .configChange(.remove(1), resulting: Membership(voters: [1, 2, 3], learners: [4]))),
         ]
         var w = WireWriter()
         for e in entries { WireCodec.encode(e, into: &w) }
