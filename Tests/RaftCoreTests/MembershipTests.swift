@@ -196,6 +196,26 @@ import Testing
         #expect(c.appliedStrings(4) == ["a", "b", "c"])
     }
 
+    @Test func learnersDoNotCountEvenWhenTheyOutnumberTheMissingVoters() throws {
+        // Leader + two learners are three of five members, but only one of three voters.
+        var c = TestCluster([1, 2, 3], learners: [4, 5])
+        c.elect(1)
+        c.down.insert(2)
+        c.down.insert(3)
+        let before = c[1].commitIndex
+        try c.propose(1, "x")
+        c.stabilize()
+        #expect(c[4].lastIndex == c[1].lastIndex)
+        #expect(c[5].lastIndex == c[1].lastIndex)
+        #expect(c[1].commitIndex == before)
+        #expect(c.appliedStrings(4).isEmpty)
+        // Learners do not vote either: with the voters gone nobody can be elected.
+        c.down.insert(1)
+        c.tickAll(times: 50)
+        #expect(c[4].currentRole == .follower)
+        #expect(c[5].currentRole == .follower)
+    }
+
     @Test func promotedLearnerCountsTowardsQuorum() throws {
         var c = TestCluster([1, 2, 3], learners: [4])
         c.elect(1)

@@ -108,6 +108,32 @@ import Testing
         #expect(c.sentSince(mark, kind: "appendResponse").first?.to == 1)
     }
 
+    /// Even a snapshot whose term at its index disagrees with the follower's committed entry
+    /// is not installed when it lies at or below the commit index: committed state never
+    /// goes backwards.
+    @Test func snapshotBelowTheCommitIndexWithAnotherTermIsNotInstalled() throws {
+        var c = TestCluster([1, 2, 3])
+        let t1 = [Entry(term: 1, index: 1, data: [1]), Entry(term: 1, index: 2, data: [2])]
+        c[2].step(Message(from: 1, to: 2, term: 1,
+                          body: .append(AppendRequest(prevLogIndex: .zero, prevLogTerm: .zero, entries: t1, commit: 2))))
+        let t2 = [Entry(term: 2, index: 3, data: [3]), Entry(term: 2, index: 4, data: [4])]
+        c[2].step(Message(from: 3, to: 2, term: 2,
+                          body: .append(AppendRequest(prevLogIndex: 2, prevLogTerm: 1, entries: t2, commit: 4))))
+        c.flushReady(2)
+        #expect(c[2].commitIndex == 4)
+        #expect(c[2].currentTerm == 2)
+
+        let mark = c.sent.count
+        let snap = Snapshot(metadata: SnapshotMetadata(index: 2, term: 2, membership: Self.three), data: [0])
+        c[2].step(Self.installSnapshot(snap, from: 3, to: 2, term: 2))
+        c.flushReady(2)
+        #expect(c.snapshotsApplied[2] == nil)
+        #expect(c[2].commitIndex == 4)
+        #expect(c[2].lastIndex == 4)
+        #expect(c[2].term(at: 2) == 1)
+        #expect(Self.appendResponses(c, since: mark, from: 2) == [AppendResponse(index: 4)])
+    }
+
     @Test func snapshotWhoseLastEntryTheFollowerHasOnlyMovesTheCommitIndex() throws {
         var c = TestCluster([1, 2, 3])
         let entries = ["x", "y", "z"].enumerated().map {

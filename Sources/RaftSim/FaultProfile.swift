@@ -1,0 +1,65 @@
+/// How hostile a simulated world is. Probabilities are per message (network) or per
+/// simulated time unit (events); a tick is `Simulation.ticksEvery` units.
+public struct FaultProfile: Sendable, Hashable {
+    /// A message is lost.
+    public var drop: Double = 0.02
+    /// A message is delivered twice.
+    public var duplicate: Double = 0.02
+    /// Normal one-way delay, in time units; random delays also reorder messages.
+    public var minDelay: Int = 1
+    public var maxDelay: Int = 8
+    /// A message is held back for a long time (tens of ticks): stale messages arriving late.
+    public var longDelay: Double = 0.005
+    /// Per time unit: a new partition starts (if none is active).
+    public var partition: Double = 0.002
+    /// Partition length range, in time units.
+    public var partitionLength: ClosedRange<Int> = 100...800
+    /// Per time unit: a running node crashes, losing whatever it had not persisted.
+    public var crash: Double = 0.0008
+    /// A crash happens in the middle of handling a Ready: after sending the messages that
+    /// may go early, before persisting.
+    public var crashMidReady: Double = 0.3
+    /// Downtime after a crash, in time units.
+    public var downtime: ClosedRange<Int> = 20...600
+    /// Per time unit: a node pauses (a long GC, a stalled disk): no ticks, no messages.
+    public var pause: Double = 0.0005
+    public var pauseLength: ClosedRange<Int> = 20...300
+    /// Per time unit: the leader proposes a membership change.
+    public var membershipChange: Double = 0.0015
+    /// Per time unit: the leader starts a leadership transfer.
+    public var transfer: Double = 0.001
+    /// A node takes a snapshot and compacts its log after this many applied entries.
+    public var snapshotEvery: Int = 40
+
+    public init() {}
+
+    /// No faults at all: a reliable, fast network and no crashes.
+    public static var none: FaultProfile {
+        var p = FaultProfile()
+        p.drop = 0; p.duplicate = 0; p.longDelay = 0; p.partition = 0; p.crash = 0
+        p.pause = 0; p.membershipChange = 0; p.transfer = 0
+        return p
+    }
+
+    /// The default mix.
+    public static var standard: FaultProfile { FaultProfile() }
+
+    /// More of everything: the profile the soak and the planted-bug hunts use.
+    public static var harsh: FaultProfile {
+        var p = FaultProfile()
+        p.drop = 0.05; p.duplicate = 0.05; p.longDelay = 0.01; p.partition = 0.004
+        p.crash = 0.002; p.pause = 0.001; p.membershipChange = 0.002; p.transfer = 0.002
+        p.snapshotEvery = 20
+        return p
+    }
+
+    /// The profiles by the names the command line uses.
+    public static func named(_ name: String) -> FaultProfile? {
+        switch name {
+        case "none": return .none
+        case "standard": return .standard
+        case "harsh": return .harsh
+        default: return nil
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Simulator lands here (issue 3).

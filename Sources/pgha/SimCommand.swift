@@ -1,0 +1,146 @@
+import ArgumentParser
+import RaftSim
+
+/// `pgha sim`: run the Raft fault simulator for one seed or a sweep of seeds.
+struct SimCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run RaftCore in the deterministic fault simulator and check its safety properties.",
+        discussion: """
+        Each seed runs a cluster through partitions, message loss, duplication and delay, \
+        crashes that lose unpersisted data, pauses, membership changes, leadership transfers \
+        and snapshots, with clients doing puts, gets and compare-and-sets. After every time \
+        unit it checks Election Safety, Leader Append-Only, Log Matching, Leader Completeness, \
+        State Machine Safety, commit monotonicity and that no two leader leases overlap; after \
+        the faults stop, that a leader emerges and a write commits; at the end, that the client \
+        history is linearizable. A failure prints the property, the time and a replay command.
+
+        Examples:
+          pgha sim --seed 42 --verbose
+          pgha sim --seeds 300 --nodes 5
+          pgha sim --hunt-planted-bugs --seeds 200
+        """
+    )
+
+    @Option(help: "Run exactly this seed.") var seed: UInt64?
+    @Option(help: "Run this many seeds, starting at --first-seed.") var seeds: Int = 1
+    @Option(help: "First seed of a sweep.") var firstSeed: UInt64 = 1
+    @Option(help: "Voters at the start (a spare node is added for membership changes).") var nodes: Int = 3
+    @Option(help: "Time units with faults (10 units = one Raft tick).") var steps: Int = 3_000
+    @Option(help: "Fault-free time units at the end, for the liveness check.") var healSteps: Int = 2_000
+    @Option(help: "Fault profile: none, standard or harsh.") var profile: String = "standard"
+    @Option(help: "Concurrent clients.") var clients: Int = 3
+    @Option(name: .customLong("bug"), help: "Switch on a planted bug (repeatable): \(SimulationOptions.plantedBugCatalog.joined(separator: ", ")).")
+    var bugs: [String] = []
+    @Flag(help: "For each planted bug, find the first failing seed within --seeds seeds.") var huntPlantedBugs = false
+    @Flag(help: "Skip the linearizability check.") var noLinearizability = false
+    @Flag(help: "Print a line for every seed and the trace of a failure.") var verbose = false
+
+    func validate() throws {
+        guard FaultProfile.named(profile) != nil else {
+            throw ValidationError("unknown --profile '\(profile)': use none, standard or harsh")
+        }
+        guard (3...9).contains(nodes) else { throw ValidationError("--nodes must be between 3 and 9, got \(nodes)") }
+        guard steps > 0, healSteps >= 0, seeds > 0, clients > 0 else {
+            throw ValidationError("--steps, --seeds and --clients must be positive, --heal-steps not negative")
+        }
+        for b in bugs where !SimulationOptions.plantedBugCatalog.contains(b) {
+            throw ValidationError("unknown --bug '\(b)': choose from \(SimulationOptions.plantedBugCatalog.joined(separator: ", "))")
+        }
+    }
+
+    func options(seed: UInt64, bugs: [String]) -> SimulationOptions {
+        var o = SimulationOptions(seed: seed)
+        o.nodes = nodes
+        o.steps = steps
+        o.healSteps = healSteps
+        o.faults = FaultProfile.named(profile)!
+        o.profileName = profile
+        o.clients = clients
+        o.checkLinearizability = !noLinearizability
+        for b in bugs { _ = o.plantBug(named: b) }
+        return o
+    }
+
+    func run() throws {
+        if huntPlantedBugs {
+            try hunt()
+            return
+        }
+        let seedList: [UInt64] = seed.map { [$0] } ?? (0..<seeds).map { firstSeed + UInt64($0) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var totalUnits = 0
+        var failures = 0
+        for s in seedList {
+            let result = Simulation.run(options(seed: s, bugs: bugs))
+            totalUnits += result.stats.timeUnits
+            if !result.passed {
+                failures += 1
+                print(result.report)
+            } else if verbose || seedList.count == 1 {
+                print(result.report)
+            }
+        }
+        let seconds = (clock.now - start).seconds
+        print(SweepSummary(seeds: seedList.count, failures: failures, timeUnits: totalUnits, seconds: seconds).line)
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    func hunt() throws {
+        print("planted bug                  first failing seed   property violated")
+        var missed: [String] = []
+        for name in SimulationOptions.plantedBugCatalog {
+            var found: (UInt64, String)?
+            for i in 0..<seeds {
+                let s = firstSeed + UInt64(i)
+                let result = Simulation.run(options(seed: s, bugs: [name]))
+                if let v = result.violation {
+                    found = (s, v.property)
+                    if verbose { print(result.report) }
+                    break
+                }
+            }
+            let pad = name.padding(toLength: 28)
+            if let (s, p) = found {
+                print("\(pad) \(String(s).padding(toLength: 20)) \(p)")
+            } else {
+                print("\(pad) none in \(seeds) seeds")
+                missed.append(name)
+            }
+        }
+        if !missed.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// One line summing up a sweep.
+struct SweepSummary {
+    var seeds: Int
+    var failures: Int
+    var timeUnits: Int
+    var seconds: Double
+
+    var line: String {
+        let steps = seconds > 0 ? Double(timeUnits) / seconds : 0
+        let perSeed = seconds > 0 ? Double(seeds) / seconds : 0
+        return "\(seeds - failures) passed, \(failures) failed: \(seeds) seeds, \(timeUnits) steps in \(format(seconds)) s (\(Int(steps)) steps/s, \(format(perSeed)) seeds/s)"
+    }
+
+    private func format(_ x: Double) -> String {
+        let r = (x * 100).rounded() / 100
+        return "\(r)"
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}
+
+extension String {
+    func padding(toLength n: Int) -> String {
+        count >= n ? self : self + String(repeating: " ", count: n - count)
+    }
+}
