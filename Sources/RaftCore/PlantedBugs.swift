@@ -10,9 +10,11 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
     package static let commitOldTermByCounting = PlantedBugs(rawValue: 1 << 1)
     /// Append after a conflict without truncating the follower's conflicting suffix.
     package static let appendWithoutTruncate = PlantedBugs(rawValue: 1 << 2)
-    /// Send vote responses before the vote is persisted (double vote after a crash).
-    package static let voteReplyBeforePersist = PlantedBugs(rawValue: 1 << 3)
-    /// Serve ReadIndex at once without confirming leadership with a quorum.
+    /// Send every reply before persisting what it promises: votes (a double vote after a
+    /// crash) and append acknowledgements (a crash loses entries counted for commit).
+    package static let replyBeforePersist = PlantedBugs(rawValue: 1 << 3)
+    /// Serve ReadIndex at once from the local commit index, without confirming leadership:
+    /// no quorum round and no wait for the first commit of the leader's term.
     package static let readWithoutQuorumCheck = PlantedBugs(rawValue: 1 << 4)
     /// Grant votes regardless of leader stickiness (breaks the lease).
     package static let voteIgnoringLease = PlantedBugs(rawValue: 1 << 5)
@@ -21,7 +23,7 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
         ("vote-without-log-check", .voteWithoutLogCheck),
         ("commit-old-term", .commitOldTermByCounting),
         ("append-without-truncate", .appendWithoutTruncate),
-        ("vote-reply-before-persist", .voteReplyBeforePersist),
+        ("reply-before-persist", .replyBeforePersist),
         ("read-without-quorum", .readWithoutQuorumCheck),
         ("vote-ignoring-lease", .voteIgnoringLease),
     ]

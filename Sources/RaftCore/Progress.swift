@@ -32,6 +32,8 @@ struct Progress: Equatable {
     var isLearner: Bool
     /// The highest heartbeat round this member has echoed in the leader's term.
     var ackedRound: UInt64 = 0
+    /// The highest commit index sent to this member (to tell it promptly when it lags).
+    var sentCommit: LogIndex = .zero
 
     init(next: LogIndex, isLearner: Bool, maxInflight: Int, maxInflightBytes: Int) {
         self.next = next

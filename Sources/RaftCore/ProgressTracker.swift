@@ -1,7 +1,11 @@
 /// The leader's bookkeeping for every member, and a candidate's vote tally, under the
 /// membership currently in force on this node.
 struct ProgressTracker {
-    private(set) var membership: Membership
+    private(set) var membership: Membership {
+        didSet { sortedMembers = membership.allMembers.sorted() }
+    }
+    /// Every member in id order (iteration order must not depend on hashing).
+    private(set) var sortedMembers: [NodeID] = []
     var progress: [NodeID: Progress] = [:]
     var votes: [NodeID: Bool] = [:]
     let maxInflight: Int
@@ -9,6 +13,7 @@ struct ProgressTracker {
 
     init(membership: Membership, maxInflight: Int, maxInflightBytes: Int) {
         self.membership = membership
+        self.sortedMembers = membership.allMembers.sorted()
         self.maxInflight = maxInflight
         self.maxInflightBytes = maxInflightBytes
     }

@@ -14,6 +14,9 @@ public struct RaftCounters: Hashable, Sendable {
     /// Messages the node's role does not handle (for example an append to a leader of the
     /// same term).
     public var droppedUnexpected = 0
+    /// Outgoing messages dropped at `ready()` because the node moved to a newer term after
+    /// writing them (they could promise entries that were replaced before being persisted).
+    public var droppedOutdatedReplies = 0
     /// Proposals refused by `propose`.
     public var proposalsRefused = 0
     /// Pending reads dropped because the node lost leadership.

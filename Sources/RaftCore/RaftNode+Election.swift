@@ -28,7 +28,11 @@ extension RaftNode {
     }
 
     mutating func campaign(_ kind: CampaignKind) {
-        guard isPromotable else { return }
+        guard isPromotable else {
+            // May-not-campaign was set while a pre-vote was under way: give up the attempt.
+            if role == .preCandidate || role == .candidate { becomeFollower(term: term, leader: nil) }
+            return
+        }
         let voteTerm: Term
         switch kind {
         case .preElection:
@@ -90,8 +94,7 @@ extension RaftNode {
             } else {
                 electionElapsed = 0
                 vote = m.from
-                let early = config.plantedBugs.contains(.voteReplyBeforePersist)
-                send(to: m.from, .voteResponse(VoteResponse(granted: true)), afterPersist: !early)
+                send(to: m.from, .voteResponse(VoteResponse(granted: true)), afterPersist: true)
             }
         } else {
             if isPreVote {

@@ -29,6 +29,10 @@ extension RaftNode {
     mutating func requestRead(requestID: UInt64, allowLease: Bool) throws(ProposalError) {
         guard role == .leader else { throw .notLeader(leader: leader) }
         guard pendingReadCount < config.maxPendingReads else { throw .overloaded }
+        if config.plantedBugs.contains(.readWithoutQuorumCheck) {
+            readStates.append(ReadState(index: log.committed, requestID: requestID))
+            return
+        }
         if !committedInCurrentTerm {
             // Until its first entry commits the leader does not know the commit index.
             readsAwaitingCommit.append((requestID, allowLease))
@@ -39,7 +43,7 @@ extension RaftNode {
 
     mutating func serveRead(requestID: UInt64, allowLease: Bool) {
         let read = ReadState(index: log.committed, requestID: requestID)
-        if config.plantedBugs.contains(.readWithoutQuorumCheck) || (allowLease && leaderLease != nil) {
+        if allowLease && leaderLease != nil {
             readStates.append(read)
             return
         }
@@ -59,9 +63,11 @@ extension RaftNode {
     mutating func startRound(reads: [ReadState]) {
         round += 1
         pendingRounds.append(PendingRound(round: round, sentAt: now, reads: reads))
-        for member in tracker.membership.allMembers.sorted() where member != id {
-            let match = tracker.progress[member]?.match ?? .zero
-            send(to: member, .heartbeat(Heartbeat(commit: min(match, log.committed), round: round)), afterPersist: false)
+        for member in tracker.sortedMembers where member != id {
+            guard let match = tracker.progress[member]?.match else { continue }
+            let commit = min(match, log.committed)
+            tracker.progress[member]!.sentCommit = max(tracker.progress[member]!.sentCommit, commit)
+            send(to: member, .heartbeat(Heartbeat(commit: commit, round: round)), afterPersist: false)
         }
         processRounds()
     }

@@ -32,8 +32,20 @@ extension RaftNode {
             rd.committedEntries = log.entriesToApply(maxBytes: config.maxApplyBytesPerReady)
             if let last = rd.committedEntries.last { log.applying = last.index }
         }
-        rd.messages = messages
-        rd.messagesAfterPersist = messagesAfterPersist
+        // A message stamped with a term this node has since left may promise what is no
+        // longer true: an acknowledgement of entries that a newer leader's append replaced
+        // before they were persisted, or a vote the newer term superseded. Drop them
+        // (losing a message is always safe in Raft).
+        let current = term
+        let early = messages.filter { $0.term >= current }
+        let late = messagesAfterPersist.filter { $0.term >= current }
+        counters.droppedOutdatedReplies += messages.count + messagesAfterPersist.count - early.count - late.count
+        if config.plantedBugs.contains(.replyBeforePersist) {
+            rd.messages = early + late
+        } else {
+            rd.messages = early
+            rd.messagesAfterPersist = late
+        }
         rd.readStates = readStates
         messages = []
         messagesAfterPersist = []

@@ -60,6 +60,7 @@ extension RaftNode {
         if entries.isEmpty && !sendIfEmpty { return false }
         let bytes = entries.reduce(0) { $0 + $1.byteSize }
         tracker.progress[to]!.sentEntries(last: entries.last?.index, bytes: bytes)
+        tracker.progress[to]!.sentCommit = max(tracker.progress[to]!.sentCommit, log.committed)
         send(to: to, .append(AppendRequest(prevLogIndex: prevIndex, prevLogTerm: prevTerm,
                                            entries: entries, commit: log.committed)), afterPersist: false)
         return true
@@ -67,7 +68,7 @@ extension RaftNode {
 
     /// Sends appends (possibly empty, to carry the commit index) to every other member.
     mutating func bcastAppend() {
-        for member in tracker.membership.allMembers.sorted() where member != id {
+        for member in tracker.sortedMembers where member != id {
             sendAppend(to: member)
         }
     }
@@ -157,6 +158,11 @@ extension RaftNode {
                 tracker.progress[from]!.inflights.freeUpTo(r.index)
             }
             if !maybeCommit() {
+                // The follower may have missed a commit that happened while it was paused:
+                // tell it now rather than at the next heartbeat.
+                if tracker.progress[from]!.sentCommit < log.committed {
+                    sendAppend(to: from)
+                }
                 while sendAppend(to: from, sendIfEmpty: false) {}
             }
             if role == .leader, let t = transfer, t.target == from, !t.timeoutNowSent,

@@ -128,7 +128,8 @@ public struct RaftNode {
     public func term(at index: LogIndex) -> Term? { log.term(of: index) }
 
     /// The membership in force at `index`, for the application to record in a snapshot it
-    /// takes there. Nil if `index` is before the log this node holds.
+    /// takes there. Nil if `index` is before the snapshot this node started from (or last
+    /// installed); indices compacted since are still answered correctly.
     public func membership(atIndex index: LogIndex) -> Membership? {
         if index < membershipBaseIndex { return nil }
         return membershipChanges.last(where: { $0.index <= index })?.membership ?? membershipBase

@@ -8,9 +8,10 @@
 // `raftFuzzOne` and prints how many it replayed.
 //
 // `RAFT_FUZZ_TARGET` selects what the input bytes mean; `codec` (the default) feeds them to
-// the wire decoder. To add a target, add a case to `FuzzTarget` and a branch in `run(_:)`.
+// the wire decoder, `sim` turns them into a fault schedule for the simulator. To add a target, add a case to `FuzzTarget` and a branch in `run(_:)`.
 
 import RaftCore
+import RaftSim
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,6 +33,7 @@ func fail(_ message: String) -> Never {
 /// The fuzz targets this executable knows, selected once per process by `RAFT_FUZZ_TARGET`.
 enum FuzzTarget: String {
     case codec
+    case sim
 
     /// The target named by `RAFT_FUZZ_TARGET`, or `codec` if unset. An unknown name aborts,
     /// so a typo cannot silently fuzz the wrong thing.
@@ -47,6 +49,7 @@ enum FuzzTarget: String {
     func run(_ bytes: [UInt8]) {
         switch self {
         case .codec: fuzzCodec(bytes)
+        case .sim: fuzzSimulation(bytes)
         }
     }
 }
@@ -68,6 +71,15 @@ func fuzzCodec(_ bytes: [UInt8]) {
     guard let unframed = try? WireCodec.nextFrame(in: &framed, maxFrameSize: Int.max),
           unframed == message, framed.isEmpty else {
         fail("framing \(message) did not round-trip")
+    }
+}
+
+/// The simulator property: whatever fault schedule the bytes describe, no safety property,
+/// liveness after healing, or linearizability is violated. Aborts with the report otherwise.
+func fuzzSimulation(_ bytes: [UInt8]) {
+    let result = Simulation.run(FuzzedSchedule.options(from: bytes))
+    if let v = result.violation {
+        fail("simulation violated \(v.property):\n\(result.report)")
     }
 }
 

@@ -9,6 +9,9 @@ public enum Fault: Hashable, Sendable, CustomStringConvertible {
     case deafen(NodeSlot, length: Int)
     /// The node's incoming messages get through, outgoing ones do not.
     case mute(NodeSlot, length: Int)
+    /// Cut the single link between two nodes, both ways (a partial partition: each can still
+    /// reach everyone else).
+    case cutLink(NodeSlot, NodeSlot, length: Int)
     case heal
     /// The leader proposes a membership change.
     case membershipChange
@@ -23,6 +26,7 @@ public enum Fault: Hashable, Sendable, CustomStringConvertible {
         case .split(let a, let b, let l): return "partition \(a) | \(b) for \(l)"
         case .deafen(let n, let l): return "\(n) cannot receive for \(l)"
         case .mute(let n, let l): return "\(n) cannot send for \(l)"
+        case .cutLink(let a, let b, let l): return "cut link \(a)-\(b) for \(l)"
         case .heal: return "heal network"
         case .membershipChange: return "membership change"
         case .transfer(let n): return "transfer leadership to \(n)"

@@ -28,16 +28,20 @@ public struct FaultProfile: Sendable, Hashable {
     public var membershipChange: Double = 0.0015
     /// Per time unit: the leader starts a leadership transfer.
     public var transfer: Double = 0.001
+    /// Per time unit: the clients go quiet for a while (an idle cluster, where logs are even
+    /// and a node cut off from the leader can still have an up-to-date log).
+    public var quiet: Double = 0.002
+    public var quietLength: ClosedRange<Int> = 100...600
     /// A node takes a snapshot and compacts its log after this many applied entries.
     public var snapshotEvery: Int = 40
 
     public init() {}
 
     /// No faults at all: a reliable, fast network and no crashes.
-    public static var none: FaultProfile {
+    public static var faultFree: FaultProfile {
         var p = FaultProfile()
         p.drop = 0; p.duplicate = 0; p.longDelay = 0; p.partition = 0; p.crash = 0
-        p.pause = 0; p.membershipChange = 0; p.transfer = 0
+        p.pause = 0; p.membershipChange = 0; p.transfer = 0; p.quiet = 0
         return p
     }
 
@@ -48,7 +52,7 @@ public struct FaultProfile: Sendable, Hashable {
     public static var harsh: FaultProfile {
         var p = FaultProfile()
         p.drop = 0.05; p.duplicate = 0.05; p.longDelay = 0.01; p.partition = 0.004
-        p.crash = 0.002; p.pause = 0.001; p.membershipChange = 0.002; p.transfer = 0.002
+        p.crash = 0.002; p.crashMidReady = 0.5; p.pause = 0.001; p.membershipChange = 0.002; p.transfer = 0.002
         p.snapshotEvery = 20
         return p
     }
@@ -56,7 +60,7 @@ public struct FaultProfile: Sendable, Hashable {
     /// The profiles by the names the command line uses.
     public static func named(_ name: String) -> FaultProfile? {
         switch name {
-        case "none": return .none
+        case "none": return .faultFree
         case "standard": return .standard
         case "harsh": return .harsh
         default: return nil

@@ -24,6 +24,10 @@ struct SafetyChecker {
     private var stored: [EntryKey: (payload: Entry.Payload, prevTerm: Term?)] = [:]
     /// State Machine Safety: what was applied at each index, anywhere.
     private(set) var applied: [LogIndex: Entry] = [:]
+    /// For each applied index, an upper bound on the term in which it was committed: the
+    /// lowest current term of any node that applied it (a node learns of a commit only from
+    /// a leader of its own term or an earlier one).
+    private var commitTermBound: [LogIndex: Term] = [:]
     private(set) var maxApplied: LogIndex = .zero
     /// Leader Append-Only: the tail of each leader's log when last seen.
     private var leaderTails: [NodeSlot: (term: Term, index: LogIndex, entryTerm: Term)] = [:]
@@ -54,13 +58,15 @@ struct SafetyChecker {
         return nil
     }
 
-    /// Leader Completeness: a new leader holds every entry applied anywhere so far.
+    /// Leader Completeness: a leader of term T holds every entry committed in a term before
+    /// T. (A leader of an older term can still be elected late, after a newer leader
+    /// committed entries; it need not hold those.)
     private func checkCompleteness(_ slot: NodeSlot, _ node: RaftNode, time: Int) -> Violation? {
         guard maxApplied > .zero else { return nil }
         var i: UInt64 = 1
         while i <= maxApplied.rawValue {
             let index = LogIndex(i)
-            if let e = applied[index] {
+            if let e = applied[index], let bound = commitTermBound[index], bound < node.currentTerm {
                 if index > node.lastIndex {
                     return Violation(property: "Leader Completeness", time: time,
                                      detail: "leader \(slot) of term \(node.currentTerm.rawValue) lacks committed entry \(e) (its last index is \(node.lastIndex.rawValue))")
@@ -96,7 +102,8 @@ struct SafetyChecker {
     }
 
     /// State Machine Safety: every node applies the same entry at each index.
-    mutating func observeApplied(_ slot: NodeSlot, _ e: Entry, time: Int) -> Violation? {
+    mutating func observeApplied(_ slot: NodeSlot, _ e: Entry, term: Term, time: Int) -> Violation? {
+        commitTermBound[e.index] = min(commitTermBound[e.index] ?? term, term)
         if let known = applied[e.index] {
             if known != e {
                 return Violation(property: "State Machine Safety", time: time,
@@ -121,5 +128,31 @@ struct SafetyChecker {
     mutating func forgetIncarnation(_ slot: NodeSlot) {
         commitFloor[slot] = nil
         leaderTails[slot] = nil
+    }
+}
+
+extension SafetyChecker {
+    /// Durable Promises: a node may only acknowledge entries, or grant a vote, that its
+    /// storage already holds. (Raft's proofs assume it; a crash right after an early
+    /// promise loses committed entries or allows a second vote in the same term.)
+    func checkPromise(_ m: Message, sender node: RaftNode, storage: MemoryStorage, time: Int) -> Violation? {
+        switch m.body {
+        case .appendResponse(let r) where !r.rejected && r.index > storage.latestSnapshot.metadata.index:
+            // Indices covered by the stored snapshot are durable by definition.
+            let stored = r.index <= storage.lastIndex() ? (try? storage.term(of: r.index)) : nil
+            if stored == nil || stored != node.term(at: r.index) {
+                return Violation(property: "Durable Promises", time: time,
+                                 detail: "node \(m.from) acknowledged index \(r.index.rawValue) to \(m.to) before storing it (stored last index \(storage.lastIndex().rawValue))")
+            }
+        case .voteResponse(let r) where r.granted:
+            let hs = storage.hardState
+            if hs.term != m.term || hs.vote != m.to {
+                return Violation(property: "Durable Promises", time: time,
+                                 detail: "node \(m.from) granted its term-\(m.term.rawValue) vote to \(m.to) before storing it (stored \(hs))")
+            }
+        default:
+            break
+        }
+        return nil
     }
 }

@@ -16,7 +16,8 @@ struct SimNode {
     /// Time the current incarnation started (for its true local clock).
     var incarnationStart = 0
     var pausedUntil: Int?
-    /// Crash at the next Ready, after sending early messages and before persisting.
+    /// Crash at the next Ready that has something to persist, after sending its early
+    /// messages and before persisting.
     var crashAtNextReady = false
     /// Client writes proposed here, by tag.
     var pendingWrites: [UInt64: (client: Int, op: OperationID)] = [:]

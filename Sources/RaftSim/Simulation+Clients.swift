@@ -4,9 +4,13 @@ import RaftCore
 /// invocation and completion times for the linearizability check.
 extension Simulation {
     /// How long a client waits before it gives up and records the outcome as unknown.
-    static let clientTimeout = 40 * ticksEvery
+    static let clientTimeout = 15 * ticksEvery
 
     mutating func runClients() {
+        if !healing && time >= quietUntil && random.chance(options.faults.quiet) {
+            quietUntil = time + random.int(in: options.faults.quietLength)
+        }
+        let quiet = time < quietUntil
         for c in clients.indices {
             if let w = clients[c].waiting, time > w.deadline {
                 history.complete(w.op, output: .unknown, at: historyTime())
@@ -14,7 +18,7 @@ extension Simulation {
                 clients[c].waiting = nil
                 clients[c].leaderGuess = random.int(in: 1...nodes.count)
             }
-            if clients[c].waiting == nil && random.chance(options.operationRate) {
+            if !quiet && clients[c].waiting == nil && random.chance(options.operationRate) {
                 startOperation(c)
             }
         }

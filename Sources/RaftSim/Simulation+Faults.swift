@@ -34,7 +34,7 @@ extension Simulation {
         let all = nodes.map(\.slot)
         if !network.isPartitioned && random.chance(p.partition) {
             let length = random.int(in: p.partitionLength)
-            switch random.int(in: 0...3) {
+            switch random.int(in: 0...5) {
             case 0:
                 let victim = leaderSlot ?? random.pick(all)
                 apply(.split([victim], all.filter { $0 != victim }, length: length))
@@ -44,6 +44,11 @@ extension Simulation {
                 if !a.isEmpty && !b.isEmpty { apply(.split(a, b, length: length)) }
             case 2:
                 apply(.deafen(random.pick(all), length: length))
+            case 3, 4:
+                // Often the link between the leader and one follower.
+                let a = leaderSlot ?? random.pick(all)
+                let b = random.pick(all.filter { $0 != a })
+                apply(.cutLink(a, b, length: length))
             default:
                 apply(.mute(leaderSlot ?? random.pick(all), length: length))
             }
@@ -98,6 +103,10 @@ extension Simulation {
             scheduleHeal(after: length, fault)
         case .mute(let s, let length):
             for o in nodes.map(\.slot) where o != s { network.cut(from: s, to: o) }
+            scheduleHeal(after: length, fault)
+        case .cutLink(let a, let b, let length):
+            network.cut(from: a, to: b)
+            network.cut(from: b, to: a)
             scheduleHeal(after: length, fault)
         case .heal:
             if network.isPartitioned { note("heal network") }

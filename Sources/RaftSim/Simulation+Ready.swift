@@ -7,8 +7,10 @@ extension Simulation {
         guard nodes[i].isUp, !nodes[i].isPaused(at: time), nodes[i].raft!.hasReady else { return }
         let slot = nodes[i].slot
         let rd = nodes[i].raft!.ready()
-        for m in rd.messages { network.send(m, now: time, random: &random) }
-        if nodes[i].crashAtNextReady {
+        if !sendAll(rd.messages, from: i) { return }
+        // A crash "mid-ready" strikes during a disk write: the first Ready with something to
+        // persist, after its early messages went out.
+        if nodes[i].crashAtNextReady && (!rd.entries.isEmpty || rd.hardState != nil || rd.snapshot != nil) {
             crash(i, reason: "mid-ready, \(rd.entries.count) entries and hard state not persisted")
             return
         }
@@ -27,7 +29,7 @@ extension Simulation {
         }
         storage.append(rd.entries)
         if let hs = rd.hardState { storage.setHardState(hs) }
-        for m in rd.messagesAfterPersist { network.send(m, now: time, random: &random) }
+        if !sendAll(rd.messagesAfterPersist, from: i) { return }
 
         // Apply.
         if let s = rd.snapshot {
@@ -36,7 +38,7 @@ extension Simulation {
             note("node \(slot) installed snapshot at \(s.metadata.index.rawValue)")
         }
         for e in rd.committedEntries {
-            if let v = checker.observeApplied(slot, e, time: time) {
+            if let v = checker.observeApplied(slot, e, term: nodes[i].raft!.currentTerm, time: time) {
                 fail(v)
                 return
             }
@@ -57,6 +59,18 @@ extension Simulation {
                 note("node \(slot) leads term \(nodes[i].raft!.currentTerm.rawValue)")
             }
         }
+    }
+
+    /// Sends messages, checking that each promise is already durable. False on a violation.
+    mutating func sendAll(_ messages: [Message], from i: Int) -> Bool {
+        for m in messages {
+            if let v = checker.checkPromise(m, sender: nodes[i].raft!, storage: nodes[i].storage, time: time) {
+                fail(v)
+                return false
+            }
+            network.send(m, now: time, random: &random)
+        }
+        return true
     }
 
     mutating func apply(_ e: Entry, on i: Int) {

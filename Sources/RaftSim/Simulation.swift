@@ -28,14 +28,20 @@ public struct Simulation {
     /// The key of the write offered after the faults stop (nothing else writes it).
     static let probeKey = "liveness-probe"
     var scheduleIndex = 0
+    var quietUntil = 0
+    /// Print every traced event as it happens (for debugging a seed).
+    public var debugTrace = false
 
     public init(options: SimulationOptions) {
         self.options = options
         random = SimRandom(seed: options.seed)
         network = SimNetwork(profile: options.faults)
         let voters = Set((1...options.nodes).map { NodeID(UInt64($0)) })
+        // Small append limits split catch-up into many messages (one entry always fits).
+        let maxBytes = random.pick([64, 256, 4096, 1 << 20])
         for slot in 1...(options.nodes + 1) {
             var config = RaftConfig(id: NodeID(UInt64(slot)), randomSeed: random.next())
+            config.maxBytesPerMessage = maxBytes
             config.plantedBugs = options.plantedBugs
             let storage = slot <= options.nodes ? MemoryStorage(membership: Membership(voters: voters)) : MemoryStorage()
             var node = SimNode(slot: slot, config: config, storage: storage,
@@ -47,8 +53,9 @@ public struct Simulation {
     }
 
     /// Runs one simulation to the end, or to the first violation.
-    public static func run(_ options: SimulationOptions) -> SimulationResult {
+    public static func run(_ options: SimulationOptions, debugTrace: Bool = false) -> SimulationResult {
         var sim = Simulation(options: options)
+        sim.debugTrace = debugTrace
         return sim.run()
     }
 
@@ -133,6 +140,7 @@ public struct Simulation {
     mutating func note(_ event: String) {
         trace.append("t=\(time) \(event)")
         if trace.count > 60 { trace.removeFirst(trace.count - 60) }
+        if debugTrace { print("t=\(time) \(event)") }
     }
 
     mutating func fail(_ v: Violation) {

@@ -18,7 +18,7 @@ struct SimCommand: ParsableCommand {
         Examples:
           pgha sim --seed 42 --verbose
           pgha sim --seeds 300 --nodes 5
-          pgha sim --hunt-planted-bugs --seeds 200
+          pgha sim --hunt-planted-bugs --seeds 200 --nodes 5 --profile harsh
         """
     )
 
@@ -32,9 +32,10 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Concurrent clients.") var clients: Int = 3
     @Option(name: .customLong("bug"), help: "Switch on a planted bug (repeatable): \(SimulationOptions.plantedBugCatalog.joined(separator: ", ")).")
     var bugs: [String] = []
-    @Flag(help: "For each planted bug, find the first failing seed within --seeds seeds.") var huntPlantedBugs = false
+    @Flag(help: "For each planted bug (or each --bug given), find the first failing seed within --seeds seeds; fails if one is not caught.") var huntPlantedBugs = false
     @Flag(help: "Skip the linearizability check.") var noLinearizability = false
     @Flag(help: "Print a line for every seed and the trace of a failure.") var verbose = false
+    @Flag(help: "Print every traced event as it happens.") var trace = false
 
     func validate() throws {
         guard FaultProfile.named(profile) != nil else {
@@ -73,7 +74,7 @@ struct SimCommand: ParsableCommand {
         var totalUnits = 0
         var failures = 0
         for s in seedList {
-            let result = Simulation.run(options(seed: s, bugs: bugs))
+            let result = Simulation.run(options(seed: s, bugs: bugs), debugTrace: trace)
             totalUnits += result.stats.timeUnits
             if !result.passed {
                 failures += 1
@@ -90,7 +91,7 @@ struct SimCommand: ParsableCommand {
     func hunt() throws {
         print("planted bug                  first failing seed   property violated")
         var missed: [String] = []
-        for name in SimulationOptions.plantedBugCatalog {
+        for name in bugs.isEmpty ? SimulationOptions.plantedBugCatalog : bugs {
             var found: (UInt64, String)?
             for i in 0..<seeds {
                 let s = firstSeed + UInt64(i)

@@ -241,3 +241,37 @@ extension TestCluster {
         nodes[nid]!.advance(rd)
     }
 }
+
+@Suite struct ReplicationRegressionTests {
+    /// A follower whose acknowledgement arrives after the commit moved on (it was paused by
+    /// flow control) must hear the new commit index at once, not at the next heartbeat.
+    @Test func pausedFollowerLearnsTheCommitWithoutWaitingForAHeartbeat() throws {
+        var c = TestCluster([1, 2, 3]) { $0.maxInflightMessages = 1 }
+        c.elect(1)
+        for i in 0..<64 { try c.propose(1, "p\(i)") }
+        c.stabilize()  // no ticks: no heartbeats
+        for id: UInt64 in [2, 3] {
+            #expect(c[id].commitIndex == c[1].commitIndex, "node \(id) lags the leader's commit")
+        }
+        #expect(c.appliedStrings(3).count == 64)
+    }
+
+    /// Within one batch a follower acknowledges an old leader's entries, then a newer
+    /// leader's append replaces them before they are persisted. The old acknowledgement must
+    /// not go out: it would promise entries the node never stored.
+    @Test func acknowledgementsOfAnOlderTermAreNotSent() throws {
+        let m = Membership(voters: [1, 2, 3])
+        var node = try RaftNode(config: RaftConfig(id: 3), storage: storageWithLog(terms: [1], membership: m))
+        node.step(Message(from: 1, to: 3, term: 1, body: .append(AppendRequest(
+            prevLogIndex: 1, prevLogTerm: 1,
+            entries: [Entry(term: 1, index: 2, data: [1]), Entry(term: 1, index: 3, data: [1])], commit: 1))))
+        node.step(Message(from: 2, to: 3, term: 2, body: .append(AppendRequest(
+            prevLogIndex: 1, prevLogTerm: 1, entries: [Entry(term: 2, index: 2, data: [2])], commit: 1))))
+        let rd = node.ready()
+        let acks = (rd.messages + rd.messagesAfterPersist).filter { $0.body.kind == "appendResponse" }
+        #expect(acks.count == 1)
+        #expect(acks.first?.to == 2 && acks.first?.term == 2)
+        #expect(node.counters.droppedOutdatedReplies == 1)
+        #expect(rd.entries.map(\.term) == [2])
+    }
+}
