@@ -12,6 +12,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -20,7 +25,15 @@ let package = Package(
         // Deterministic simulator and checkers for RaftCore.
         .target(name: "RaftSim", dependencies: ["RaftCore"]),
         // Everything with effects: Postgres control, runtime, transport (grows with later issues).
-        .target(name: "PGNode", dependencies: ["RaftCore", "CLibPQ"]),
+        .target(name: "PGNode", dependencies: [
+            "RaftCore", "CLibPQ",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(name: "pgha", dependencies: [
             "PGNode", "RaftCore", "RaftSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -29,6 +42,11 @@ let package = Package(
         .executableTarget(name: "RaftFuzz", dependencies: ["RaftCore", "RaftSim"]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "RaftCore"]),
-        .testTarget(name: "PGNodeTests", dependencies: ["PGNode"]),
+        .testTarget(name: "PGNodeTests", dependencies: [
+            "PGNode", "RaftCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

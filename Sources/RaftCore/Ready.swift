@@ -26,6 +26,14 @@ public struct Ready: Sendable {
     /// Linearizable reads that are ready to be served.
     public var readStates: [ReadState] = []
 
+    /// A batch built by hand, for storage code that persists outside the normal cycle (for
+    /// example the initial membership of a new cluster).
+    public init(hardState: HardState? = nil, entries: [Entry] = [], snapshot: Snapshot? = nil) {
+        self.hardState = hardState
+        self.entries = entries
+        self.snapshot = snapshot
+    }
+
     /// Whether there is nothing to do.
     public var isEmpty: Bool {
         softState == nil && hardState == nil && entries.isEmpty && snapshot == nil
