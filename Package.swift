@@ -37,6 +37,10 @@ let package = Package(
         .executableTarget(name: "pgha", dependencies: [
             "PGNode", "RaftCore", "RaftSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // libFuzzer entry points; see README "Fuzzing".
         .executableTarget(name: "RaftFuzz", dependencies: ["RaftCore", "RaftSim"]),

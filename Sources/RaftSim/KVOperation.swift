@@ -146,11 +146,18 @@ public struct KVOperation: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// Readable form, e.g. `client 2 [5, 10] put("x", "a") → ok`; `∞` marks a missing
-    /// completion time.
+    /// Readable form, e.g. `client 2 [5, 10] put("x", "a") → ok`. An operation without a
+    /// known result shows `∞` as its end, since it may take effect at any later time:
+    /// `client 2 [5, ∞] put("x", "a") → unknown (gave up at 20)`.
     public var description: String {
-        let end = completedAt.map { String($0) } ?? "∞"
-        return "client \(clientID) [\(invokedAt), \(end)] \(input) → \(output?.description ?? "pending")"
+        switch (output, completedAt) {
+        case (.ok?, let completedAt?):
+            return "client \(clientID) [\(invokedAt), \(completedAt)] \(input) → \(output!)"
+        case (.unknown?, let completedAt?):
+            return "client \(clientID) [\(invokedAt), ∞] \(input) → unknown (gave up at \(completedAt))"
+        default:
+            return "client \(clientID) [\(invokedAt), ∞] \(input) → \(output?.description ?? "pending")"
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 extension LinearizabilityChecker {
     /// One operation of a single key's sub-history, with values interned to integers
-    /// (0 = absent) so that a register state is an `Int`.
+    /// (see ``KeyHistory/absent`` and ``KeyHistory/unobserved``) so that a register state is
+    /// an `Int`.
     struct RegisterOperation: Sendable {
         /// What the operation does to, and requires of, the register.
-        enum Effect: Sendable {
+        enum Effect: Hashable, Sendable {
             /// Write `value`. Known or unknown outcome alike: an acknowledged put wrote it, an
             /// unknown put either writes it at some point or (equivalently, for everyone
             /// else) at the very end.
@@ -53,27 +54,41 @@ extension LinearizabilityChecker {
     }
 
     /// The sub-history of one key, ready to be searched: gets with unknown outcome removed
-    /// (they constrain nothing), values interned.
+    /// (they constrain nothing), values interned to integers.
     struct KeyHistory: Sendable {
         let key: String
         /// Sorted by invocation time, then ID.
         let operations: [RegisterOperation]
         /// The original operations, for explanations, indexed like `operations`.
         let originals: [KVOperation]
-        /// Interned value `i` is `values[i]`; `values[0]` is `nil` (absent).
-        let values: [String?]
         /// Number of gets with unknown outcome that were left out.
         let ignoredGets: Int
 
+        /// Interned form of "absent".
+        static let absent = 0
+        /// Interned form of every value that no operation can tell apart from another: never
+        /// returned by a completed get and never expected by a compare-and-set. Merging them
+        /// is exact (the register model only ever compares the state with observed or
+        /// expected values) and makes states, and unknown writes of such values, coincide.
+        static let unobserved = 1
+
         init(key: String, operations recorded: [(id: OperationID, operation: KVOperation)]) {
-            var values: [String?] = [nil]
+            var observed: Set<String> = []
+            for (_, operation) in recorded {
+                switch (operation.input, operation.observation) {
+                case (.get, .get(let value?)?): observed.insert(value)
+                case (.compareAndSet(_, let expected?, _), _): observed.insert(expected)
+                default: break
+                }
+            }
             var index: [String: Int] = [:]
             func intern(_ value: String?) -> Int {
-                guard let value else { return 0 }
+                guard let value else { return Self.absent }
+                guard observed.contains(value) else { return Self.unobserved }
                 if let existing = index[value] { return existing }
-                values.append(value)
-                index[value] = values.count - 1
-                return values.count - 1
+                let id = index.count + 2
+                index[value] = id
+                return id
             }
             var operations: [RegisterOperation] = []
             var originals: [KVOperation] = []
@@ -105,7 +120,6 @@ extension LinearizabilityChecker {
             self.key = key
             self.operations = operations
             self.originals = originals
-            self.values = values
             self.ignoredGets = ignoredGets
         }
 
@@ -170,67 +184,5 @@ extension LinearizabilityChecker {
             if lhs.isReturn != rhs.isReturn { return !lhs.isReturn }
             return lhs.operation < rhs.operation
         }
-    }
-
-    /// Removes unknown-outcome writes that nothing could have observed, which keeps them from
-    /// multiplying the search space. Sound and complete: the result is linearizable if and
-    /// only if `operations` is.
-    ///
-    /// An unknown write `p` of value `v` is dropped when no remaining operation could be
-    /// linearized after `p` and see `v`, i.e. there is
-    /// - no completed get that read `v` and returned at or after `p`'s invocation,
-    /// - no completed compare-and-set expecting `v` that returned at or after `p`'s invocation,
-    /// - no other remaining unknown compare-and-set expecting `v`,
-    /// - no completed *failed* compare-and-set that returned at or after `p`'s invocation
-    ///   (a failure observes "the value is not the expected one", which `v` may explain).
-    ///
-    /// Then in any linearization the operations between `p` and the next effective write are
-    /// at most unknown compare-and-sets that did not apply, and that next write is a put (a
-    /// compare-and-set applying there would expect `v`), so moving `p` to the very end — which
-    /// is allowed for an operation whose return is at +∞ — leaves every observation intact.
-    /// Conversely appending `p` at the end extends any linearization of the rest. Dropping is
-    /// repeated until nothing changes, each step justified against what remains.
-    static func withoutUnobservableWrites(_ operations: [RegisterOperation]) -> [RegisterOperation] {
-        var latestGetReading: [Int: UInt64] = [:]
-        var latestCompareExpecting: [Int: UInt64] = [:]
-        var latestFailedCompare: UInt64?
-        var unknownComparesExpecting: [Int: Int] = [:]
-        for operation in operations {
-            switch (operation.effect, operation.returnsAt) {
-            case (.get(let value), let returnsAt?):
-                latestGetReading[value] = max(latestGetReading[value] ?? 0, returnsAt)
-            case (.compareAndSet(let expected, _, let succeeded), let returnsAt?):
-                latestCompareExpecting[expected] = max(latestCompareExpecting[expected] ?? 0, returnsAt)
-                if succeeded == false { latestFailedCompare = max(latestFailedCompare ?? 0, returnsAt) }
-            case (.compareAndSet(let expected, _, _), nil):
-                unknownComparesExpecting[expected, default: 0] += 1
-            default:
-                break
-            }
-        }
-        var dropped = Array(repeating: false, count: operations.count)
-        var changed = true
-        while changed {
-            changed = false
-            for (position, operation) in operations.enumerated()
-            where !dropped[position] && !operation.isKnown {
-                guard let value = operation.writtenValue else { continue }
-                let since = operation.invokedAt
-                if let latest = latestGetReading[value], latest >= since { continue }
-                if let latest = latestCompareExpecting[value], latest >= since { continue }
-                if let latest = latestFailedCompare, latest >= since { continue }
-                var otherUnknownCompares = unknownComparesExpecting[value] ?? 0
-                if case .compareAndSet(let expected, _, _) = operation.effect, expected == value {
-                    otherUnknownCompares -= 1
-                }
-                if otherUnknownCompares > 0 { continue }
-                dropped[position] = true
-                changed = true
-                if case .compareAndSet(let expected, _, _) = operation.effect {
-                    unknownComparesExpecting[expected, default: 0] -= 1
-                }
-            }
-        }
-        return operations.indices.filter { !dropped[$0] }.map { operations[$0] }
     }
 }

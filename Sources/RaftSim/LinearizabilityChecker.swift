@@ -14,6 +14,15 @@
 /// - Events at the same tick are treated as concurrent: an operation that completed at tick
 ///   `t` is only ordered before one invoked strictly after `t`.
 ///
+/// On top of the plain search, all exact: timed-out writes nobody could have observed are
+/// dropped; values nobody observes are merged; interchangeable timed-out writes are tried in
+/// one order only and counted rather than told apart; configurations subsumed by explored
+/// ones are skipped; configurations in which an awaited value can no longer be written are
+/// abandoned at once. With unique written values (recommended: the checker is then fast
+/// even for thousands of operations on one key) most violations are found in milliseconds.
+/// Histories that reuse values and have many timed-out operations are the hard case and
+/// may end in `.unknown`.
+///
 /// Guarantees: ``LinearizabilityResult/linearizable`` and
 /// ``LinearizabilityResult/notLinearizable(key:explanation:)`` are exact answers under these
 /// semantics; when a budget runs out the answer is ``LinearizabilityResult/unknown(reason:)``,
@@ -22,7 +31,8 @@
 public struct LinearizabilityChecker: Sendable {
     /// The most distinct search configurations (set of linearized operations, register value)
     /// explored and remembered for one key before giving up on it with `.unknown`. Bounds both
-    /// time and memory per key.
+    /// time (a few microseconds per configuration) and memory (about one bit per operation of
+    /// the key per configuration, plus a few dozen bytes) per key.
     public var maxStatesPerKey: Int
     /// Wall-clock budget for a whole ``check(_:)``, or `nil` for none. Setting it makes the
     /// outcome depend on machine speed; prefer ``maxStatesPerKey`` in deterministic runs.
@@ -59,8 +69,9 @@ public struct LinearizabilityChecker: Sendable {
             switch Self.search(operations, limits: limits) {
             case .linearizable:
                 continue
-            case .violation:
-                return .notLinearizable(key: key, explanation: explainViolation(of: keyHistory, limits: limits))
+            case .violation(let blocking):
+                let explanation = explainViolation(of: keyHistory, blocking: operations[blocking].id, limits: limits)
+                return .notLinearizable(key: key, explanation: explanation)
             case .undecided(let statesExplored, let timedOut):
                 undecided.append((key, statesExplored, timedOut))
             }

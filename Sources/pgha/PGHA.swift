@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `pgha` command line.
 @main
-struct PGHA: ParsableCommand {
+struct PGHA: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pgha",
         abstract: "High availability for PostgreSQL on a built-in Raft group, with no outside coordination service.",
@@ -11,6 +11,6 @@ struct PGHA: ParsableCommand {
         simulator. The agent, REST API and `pgha demo` are being built; see README.md.
         """,
         version: "0.1.0-dev",
-        subcommands: [SimCommand.self]
+        subcommands: [SimCommand.self, StoreCommand.self, StorageTortureCommand.self]
     )
 }

@@ -1,0 +1,22 @@
+import NIOConcurrencyHelpers
+
+/// The live, thread-safe `TransportCounters` of one transport, shared by its connections and
+/// handlers. Updates take a lock briefly; never call back into the transport while holding it.
+final class TransportCounterBox: Sendable {
+    private let counters = NIOLockedValueBox(TransportCounters())
+
+    /// Applies `update` under the lock.
+    func update(_ update: (inout TransportCounters) -> Void) {
+        counters.withLockedValue { update(&$0) }
+    }
+
+    /// Counts one failed handshake.
+    func handshakeFailed(_ reason: Handshake.FailureReason) {
+        update { $0.handshakeFailures[reason, default: 0] += 1 }
+    }
+
+    /// A copy of the counters now.
+    var snapshot: TransportCounters {
+        counters.withLockedValue { $0 }
+    }
+}

@@ -1,0 +1,32 @@
+import Logging
+import NIOCore
+import RaftCore
+
+/// The channel pipeline of every transport connection, inbound and outbound:
+/// `ByteToMessageHandler(FrameDecoder)` → `HandshakeHandler` → [`extra`] → `MessageReceiveHandler`.
+enum TransportPipeline {
+    /// Adds the handlers to `channel`. Must run on the channel's event loop (inside
+    /// `channel.eventLoop.makeCompletedFuture { … }` in a channel initializer).
+    static func install(
+        on channel: any Channel,
+        handshake: Handshake.Configuration,
+        maxFrameSize: Int,
+        handshakeTimeout: TimeAmount,
+        counters: TransportCounterBox,
+        logger: Logger,
+        extra: (any ChannelHandler)? = nil,
+        onMessage: @escaping @Sendable (Message) -> Void
+    ) throws {
+        let limit = FrameSizeLimit(maxPayload: Handshake.maxFrameSize)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
+        try sync.addHandler(HandshakeHandler(handshake: Handshake(configuration: handshake), limit: limit,
+                                             maxFrameSize: maxFrameSize, timeout: handshakeTimeout,
+                                             counters: counters, logger: logger))
+        if let extra {
+            try sync.addHandler(extra)
+        }
+        try sync.addHandler(MessageReceiveHandler(localID: handshake.localID, counters: counters, logger: logger,
+                                                  onMessage: onMessage))
+    }
+}

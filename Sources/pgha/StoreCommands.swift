@@ -1,0 +1,218 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PGNode
+import RaftCore
+
+/// `pgha store …`: run a node of the replicated cluster store, or talk to one.
+struct StoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "The replicated cluster store (pgha's built-in replacement for etcd).",
+        subcommands: [StoreRun.self, StoreGet.self, StorePut.self, StoreDelete.self, StoreList.self, StoreStatus.self]
+    )
+}
+
+/// Options shared by the client subcommands.
+struct StoreClientOptions: ParsableArguments {
+    @Option(help: "A store node configuration file (its cluster, secret and peers are used).")
+    var config: String
+
+    func makeClient(group: any EventLoopGroup) throws -> (StoreClient, StoreNodeConfig) {
+        let node = try loadStoreConfig(config)
+        var endpoints: [NodeID: PeerAddress] = [:]
+        for p in node.peers { endpoints[p.id] = p.client }
+        var logger = Logger(label: "pgha.client")
+        logger.logLevel = .error
+        let client = StoreClient(config: StoreClientConfig(clusterName: node.cluster, secret: node.secret, endpoints: endpoints),
+                                 group: group, logger: logger)
+        return (client, node)
+    }
+}
+
+func loadStoreConfig(_ path: String) throws -> StoreNodeConfig {
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        throw ValidationError("cannot read config file \(path): \(error.localizedDescription)")
+    }
+    do {
+        return try StoreNodeConfig.parse(yaml: text, environment: ProcessInfo.processInfo.environment) { file in
+            try String(contentsOfFile: file, encoding: .utf8)
+        }
+    } catch {
+        throw ValidationError("\(path): \(error)")
+    }
+}
+
+/// `pgha store run`: one node, until SIGINT or SIGTERM.
+struct StoreRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run one store node.")
+
+    @Option(help: "The node's configuration file (YAML).") var config: String
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func run() async throws {
+        let node = try loadStoreConfig(config)
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "pgha.store.n\(node.node.rawValue)")
+        let io = MultiThreadedEventLoopGroup.singleton
+        let raftLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)  // the Raft loop does nothing else
+
+        let storage = try DiskStorage(directory: node.dataDirectory,
+                                      initialMembership: node.runtimeConfig.bootstrapMembership, logger: logger)
+        let runtimeSlot = NIOLockedValueBox<RaftRuntime?>(nil)
+        var peers: [NodeID: PeerAddress] = [:]
+        for p in node.peers where p.id != node.node { peers[p.id] = p.raft }
+        let transport = PeerTransport(
+            config: TransportConfig(clusterName: node.cluster, nodeID: node.node, secret: node.secret,
+                                    listenHost: node.me.raft.host, listenPort: node.me.raft.port, peers: peers),
+            group: io, logger: logger) { message in
+                runtimeSlot.withLockedValue { $0 }?.receive(message)
+            }
+        let runtime = try RaftRuntime(config: node.runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in
+            transport.send(m)
+        }
+        runtimeSlot.withLockedValue { $0 = runtime }
+        try await transport.start()
+        let clients = ClientServer(runtime: runtime, clusterName: node.cluster, secret: node.secret, group: io, logger: logger)
+        try await clients.start(host: node.me.client.host, port: node.me.client.port)
+        try await runtime.start()
+        logger.info("store node ready", metadata: [
+            "cluster": "\(node.cluster)", "raft.node": "\(node.node.rawValue)",
+            "raft.listen": "\(node.me.raft)", "client.listen": "\(node.me.client)", "data_dir": "\(node.dataDirectory)"])
+        print("pgha store node \(node.node.rawValue) of \(node.cluster) ready: raft \(node.me.raft), clients \(node.me.client)")
+        fflush(nil)
+
+        let signal = await waitForTerminationSignal()
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        await clients.shutdown()
+        await runtime.shutdown()
+        await transport.shutdown()
+        try await raftLoop.shutdownGracefully()
+    }
+}
+
+/// Suspends until SIGINT or SIGTERM arrives; returns its name.
+func waitForTerminationSignal() async -> String {
+    await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+        let fired = NIOLockedValueBox(false)
+        var sources: [any DispatchSourceSignal] = []
+        for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                let first = fired.withLockedValue { f -> Bool in defer { f = true }; return !f }
+                if first { continuation.resume(returning: name) }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        // Keep the sources alive for the life of the process.
+        SignalSources.keep(sources)
+    }
+}
+
+enum SignalSources {
+    nonisolated(unsafe) private static var kept: [any DispatchSourceSignal] = []
+    static func keep(_ s: [any DispatchSourceSignal]) { kept += s }
+}
+
+/// Prints a value for the command line: UTF-8 text as is, anything else as hex.
+func printable(_ bytes: [UInt8]) -> String {
+    if let s = String(validating: bytes, as: UTF8.self) { return s }
+    return bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+}
+
+extension String {
+    func leftPadded(to n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
+
+struct StoreGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Read a key (linearizable unless --stale).")
+    @OptionGroup var options: StoreClientOptions
+    @Argument(help: "The key.") var key: String
+    @Flag(help: "Read from any node's applied state instead of confirming with the leader.") var stale = false
+
+    func run() async throws {
+        let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.close() } }
+        guard let v = try await client.get(key, linearizable: !stale) else {
+            FileHandle.standardError.write(Data("\(key): not found\n".utf8))
+            throw ExitCode(1)
+        }
+        print(printable(v.value))
+        FileHandle.standardError.write(Data("revision \(v.modRevision), created \(v.createRevision), version \(v.version)\n".utf8))
+    }
+}
+
+struct StorePut: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "put", abstract: "Write a key.")
+    @OptionGroup var options: StoreClientOptions
+    @Argument(help: "The key.") var key: String
+    @Argument(help: "The value (UTF-8 text).") var value: String
+    @Option(help: "Only if the key's revision is this (0: only if absent).") var expectRevision: UInt64?
+
+    func run() async throws {
+        let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.close() } }
+        let rev = try await client.put(key, Array(value.utf8), expectedRevision: expectRevision)
+        print("revision \(rev)")
+    }
+}
+
+struct StoreDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key.")
+    @OptionGroup var options: StoreClientOptions
+    @Argument(help: "The key.") var key: String
+    @Option(help: "Only if the key's revision is this.") var expectRevision: UInt64?
+
+    func run() async throws {
+        let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.close() } }
+        let rev = try await client.delete(key, expectedRevision: expectRevision)
+        print("revision \(rev)")
+    }
+}
+
+struct StoreList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys by prefix.")
+    @OptionGroup var options: StoreClientOptions
+    @Argument(help: "The key prefix (empty: everything).") var prefix: String = ""
+    @Flag(help: "Read from any node's applied state.") var stale = false
+
+    func run() async throws {
+        let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.close() } }
+        let (rev, items) = try await client.list(prefix: prefix, linearizable: !stale)
+        for i in items { print("\(i.key)\t\(i.value.modRevision)\t\(printable(i.value.value))") }
+        FileHandle.standardError.write(Data("\(items.count) keys at revision \(rev)\n".utf8))
+    }
+}
+
+struct StoreStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show every node's Raft status.")
+    @OptionGroup var options: StoreClientOptions
+
+    func run() async throws {
+        let (client, node) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.close() } }
+        print("node  role           term  leader  commit  applied  lease  endpoint")
+        for p in node.peers {
+            do {
+                let s = try await client.status(of: p.id)
+                print("\(String(p.id.rawValue).padding(toLength: 5)) \(s.role.description.padding(toLength: 14)) \(String(s.term.rawValue).padding(toLength: 5)) \((s.leader.map { "\($0.rawValue)" } ?? "-").padding(toLength: 7)) \(String(s.commit.rawValue).padding(toLength: 7)) \(String(s.applied.rawValue).padding(toLength: 8)) \((s.hasLease ? "yes" : "no").padding(toLength: 6)) \(p.client)")
+            } catch {
+                print("\(String(p.id.rawValue).padding(toLength: 5)) unreachable    \(p.client) (\(error))")
+            }
+        }
+    }
+}
