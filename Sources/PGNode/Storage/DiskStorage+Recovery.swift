@@ -86,7 +86,7 @@ extension DiskStorage {
                         throw .corruptRecord(file: file.path, offset: damage.offset,
                                              reason: damage.reason + "; an intact record follows at offset \(intact)")
                     }
-                    logger.warning("cutting a torn record off the end of the Raft log (a write interrupted by a crash, never acknowledged)", metadata: [
+                    logger.warning("cutting a torn record off the end of the Raft log: \(file.path) at offset \(damage.offset), \(bytes.count - damage.offset) bytes dropped (a write interrupted by a crash, never acknowledged)", metadata: [
                         "storage.file": "\(file.path)", "storage.offset": "\(damage.offset)",
                         "storage.bytes_dropped": "\(bytes.count - damage.offset)", "storage.reason": "\(damage.reason)",
                         "raft.last_index": "\((nextIndex - 1).rawValue)",

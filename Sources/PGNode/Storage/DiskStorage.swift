@@ -130,13 +130,19 @@ public final class DiskStorage: RaftStorage {
 
     // MARK: RaftStorage
 
+    /// The hard state and the latest snapshot's membership, as recovered or last written.
+    /// Never throws.
     public func initialState() throws(StorageError) -> (HardState, Membership) {
         (hardState, latestSnapshot.metadata.membership)
     }
 
+    /// The snapshot index + 1.
     public func firstIndex() -> LogIndex { log[0].index + 1 }
+    /// The index of the last entry (the snapshot index if the log is empty).
     public func lastIndex() -> LogIndex { log[0].index + UInt64(log.count - 1) }
 
+    /// The term of the entry at `index`, from memory: the snapshot's term at `firstIndex - 1`,
+    /// `StorageError.compacted` below it, `.unavailable` after `lastIndex`.
     public func term(of index: LogIndex) throws(StorageError) -> Term {
         let offset = log[0].index
         if index < offset { throw .compacted }
@@ -145,6 +151,9 @@ public final class DiskStorage: RaftStorage {
         return log[i].term
     }
 
+    /// Entries in `[low, high)` from memory, stopping early (but returning at least one) once
+    /// `maxBytes` of `Entry.byteSize` is reached; `.compacted` if `low` is not after the
+    /// snapshot, `.unavailable` if `high` is beyond `lastIndex + 1`.
     public func entries(from low: LogIndex, to high: LogIndex, maxBytes: Int) throws(StorageError) -> [Entry] {
         let offset = log[0].index
         if low <= offset { throw .compacted }
@@ -163,6 +172,7 @@ public final class DiskStorage: RaftStorage {
         return out
     }
 
+    /// `latestSnapshot`; never throws.
     public func snapshot() throws(StorageError) -> Snapshot { latestSnapshot }
 
     // MARK: Writes
@@ -170,10 +180,21 @@ public final class DiskStorage: RaftStorage {
     /// Makes a `Ready`'s snapshot, entries and hard state durable, in that order, each only
     /// if present: one `fsync` per file touched (plus the directory syncs that creating,
     /// renaming or deleting files needs). When it returns, `messagesAfterPersist` may be sent.
+    ///
+    /// A hard state that differs from the durable one only in its commit index is kept in
+    /// memory and written with the next term or vote change (or `setHardState`): the commit
+    /// index is never promised to anyone, a restarted node relearns it from the leader, and
+    /// skipping it saves two fsyncs and a rename on almost every Ready.
     public func persist(_ ready: Ready) throws {
         if let snapshot = ready.snapshot { try applySnapshot(snapshot) }
         if !ready.entries.isEmpty { try append(ready.entries) }
-        if let state = ready.hardState { try setHardState(state) }
+        if let state = ready.hardState {
+            if let durable = durableHardState, state.term == durable.term, state.vote == durable.vote {
+                hardState = state
+            } else {
+                try setHardState(state)
+            }
+        }
     }
 
     /// Appends `entries` durably, with `MemoryStorage.append`'s semantics: entries at or
@@ -367,6 +388,10 @@ public final class DiskStorage: RaftStorage {
     /// created), so the files never show a later segment without the earlier data.
     private func writeRecords(_ bytes: [UInt8], recordEnds: [Int], firstIndex: LogIndex) throws(DiskStorageError) {
         var directoryDirty = false
+        if let last = segments.last, last.nextIndex != firstIndex {
+            throw .inconsistent(file: last.path, reason: "the segment ends before index \(last.nextIndex.rawValue) "
+                + "but the next record to write has index \(firstIndex.rawValue) (a bug in DiskStorage)")
+        }
         if segments.isEmpty {
             segments.append(try LogSegment.create(firstIndex: firstIndex, directory: directory))
             directoryDirty = true

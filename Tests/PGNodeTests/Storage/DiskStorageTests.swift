@@ -184,6 +184,24 @@ import RaftCore
         }
     }
 
+    @Test func persistDefersCommitOnlyHardStateChanges() throws {
+        try withTemporaryDirectory { dir in
+            do {
+                let disk = try DiskStorage(directory: dir, logger: quietLogger)
+                try disk.persist(Ready(hardState: HardState(term: 3, vote: 1, commit: 0), entries: makeEntries(1...5, term: 3)))
+                try disk.persist(Ready(hardState: HardState(term: 3, vote: 1, commit: 4)))
+                #expect(disk.hardState.commit == 4, "visible at once")
+                disk.close()
+            }
+            let reopened = try DiskStorage(directory: dir, logger: quietLogger)
+            #expect(reopened.hardState.term == 3 && reopened.hardState.vote == 1)
+            #expect(reopened.hardState.commit == 0, "a commit-only change is not written on its own")
+            try reopened.persist(Ready(hardState: HardState(term: 4, vote: nil, commit: 5)))
+            reopened.close()
+            #expect(try DiskStorage(directory: dir, logger: quietLogger).hardState == HardState(term: 4, vote: nil, commit: 5))
+        }
+    }
+
     @Test func hardStateSurvivesReopenAndLeftoverTempFilesAreIgnored() throws {
         try withTemporaryDirectory { dir in
             let logs = CapturedLogs()
