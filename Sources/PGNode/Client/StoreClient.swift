@@ -112,7 +112,7 @@ public actor StoreClient {
                 leaderGuess = nil
                 rotation += 1
                 try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(500))
+                pause = min(pause * 2, .milliseconds(100))
                 continue
             }
             let response: ClientResponse
@@ -133,11 +133,11 @@ public actor StoreClient {
                     leaderGuess = nil
                     rotation += 1
                     try? await Task.sleep(for: pause)  // an election is probably under way
-                    pause = min(pause * 2, .milliseconds(500))
+                    pause = min(pause * 2, .milliseconds(100))
                 }
             case .failed(.unavailable):
                 try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(500))
+                pause = min(pause * 2, .milliseconds(100))
             case .failed(let e):
                 throw e
             default:

@@ -17,109 +17,6 @@ let pghaBinary: String? = {
     return nil
 }()
 
-/// Three `pgha store run` processes on loopback, in a temporary directory; every process is
-/// ended by its pid when the cluster is torn down, whatever happened.
-final class StoreProcessCluster: @unchecked Sendable {
-    let directory: String
-    let secret = "process-test-secret-0123456789"
-    var raftPorts: [Int] = []
-    var clientPorts: [Int] = []
-    var processes: [Int: Process] = [:]
-    let binary: String
-
-    init(binary: String, size: Int = 3, snapshotEvery: Int = 10_000) throws {
-        self.binary = binary
-        directory = NSTemporaryDirectory() + "pgha-store-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let ports = try Self.freePorts(2 * size)
-        raftPorts = Array(ports[0..<size])
-        clientPorts = Array(ports[size...])
-        for i in 1...size { try writeConfig(node: i, secret: secret, snapshotEvery: snapshotEvery, size: size) }
-    }
-
-    func writeConfig(node: Int, secret: String, snapshotEvery: Int, size: Int) throws {
-        var yaml = """
-        cluster: proc
-        node: \(node)
-        data_dir: \(directory)/n\(node)
-        secret: "\(secret)"
-        raft: { tick_ms: 50, election_ticks: 10, lease_ticks: 6, snapshot_every: \(snapshotEvery) }
-        peers:
-
-        """
-        for i in 1...size {
-            yaml += "  - { id: \(i), raft: \"127.0.0.1:\(raftPorts[i - 1])\", client: \"127.0.0.1:\(clientPorts[i - 1])\" }\n"
-        }
-        try yaml.write(toFile: configPath(node), atomically: true, encoding: .utf8)
-    }
-
-    func configPath(_ node: Int) -> String { "\(directory)/n\(node).yml" }
-
-    func start(_ node: Int) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["store", "run", "--config", configPath(node), "--log-level", "warning"]
-        let log = FileHandle(forWritingAtPath: "\(directory)/n\(node).log") ?? {
-            FileManager.default.createFile(atPath: "\(directory)/n\(node).log", contents: nil)
-            return FileHandle(forWritingAtPath: "\(directory)/n\(node).log")!
-        }()
-        log.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
-        processes[node] = p
-    }
-
-    func kill9(_ node: Int) {
-        guard let p = processes.removeValue(forKey: node) else { return }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-    }
-
-    func tearDown() {
-        for (_, p) in processes where p.isRunning {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-        }
-        processes = [:]
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    func log(_ node: Int) -> String {
-        (try? String(contentsOfFile: "\(directory)/n\(node).log", encoding: .utf8)) ?? ""
-    }
-
-    func client(secret: String? = nil, group: any EventLoopGroup) -> StoreClient {
-        var endpoints: [NodeID: PeerAddress] = [:]
-        for (i, port) in clientPorts.enumerated() { endpoints[NodeID(UInt64(i + 1))] = PeerAddress(host: "127.0.0.1", port: port) }
-        var config = StoreClientConfig(clusterName: "proc", secret: Array((secret ?? self.secret).utf8), endpoints: endpoints)
-        config.attemptTimeout = .seconds(1)
-        config.requestTimeout = .seconds(8)
-        var logger = Logger(label: "test.client")
-        logger.logLevel = .critical
-        return StoreClient(config: config, group: group, logger: logger)
-    }
-
-    static func freePorts(_ n: Int) throws -> [Int] {
-        var ports: [Int] = []
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
-        for _ in 0..<n {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = 0
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-            ports.append(Int(UInt16(bigEndian: addr.sin_port)))
-            sockets.append(fd)
-        }
-        return ports
-    }
-}
-
 /// Polls `body` until it returns a value or `timeout` passes.
 func eventually<T>(_ timeout: Duration = .seconds(10), _ body: () async -> T?) async -> T? {
     let clock = ContinuousClock()
@@ -141,7 +38,7 @@ struct StoreClusterProcessTests {
     }
 
     @Test func threeProcessesElectReplicateFailOverAndCatchUp() async throws {
-        let cluster = try StoreProcessCluster(binary: pghaBinary!, snapshotEvery: 20)
+        let cluster = try LocalStoreCluster(binary: pghaBinary!, snapshotEvery: 20)
         defer { cluster.tearDown() }
         let group = MultiThreadedEventLoopGroup.singleton
         for i in 1...3 { try cluster.start(i) }
@@ -190,7 +87,7 @@ struct StoreClusterProcessTests {
     }
 
     @Test func aNodeWithTheWrongSecretCannotJoin() async throws {
-        let cluster = try StoreProcessCluster(binary: pghaBinary!)
+        let cluster = try LocalStoreCluster(binary: pghaBinary!)
         defer { cluster.tearDown() }
         let group = MultiThreadedEventLoopGroup.singleton
         try cluster.writeConfig(node: 3, secret: "a-different-secret-0123456789", snapshotEvery: 10_000, size: 3)

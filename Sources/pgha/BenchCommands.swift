@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import PGNode
+import RaftCore
+
+/// `pgha bench …`: benchmarks that report figures (they assert nothing).
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the cluster store: write throughput and latency, failover time.",
+        subcommands: [BenchStore.self, BenchFailover.self]
+    )
+}
+
+/// Latency samples and what they add up to.
+struct LatencySummary {
+    var samples: [Duration]
+    var elapsed: Duration
+
+    var count: Int { samples.count }
+    var throughput: Double { Double(count) / max(elapsed.seconds, 1e-9) }
+
+    func percentile(_ p: Double) -> Duration {
+        guard !samples.isEmpty else { return .zero }
+        let sorted = samples.sorted()
+        let i = min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))
+        return sorted[i]
+    }
+
+    static func ms(_ d: Duration) -> String {
+        let v = d.seconds * 1000
+        return v < 10 ? String(format: "%.2f", v) : String(format: "%.1f", v)
+    }
+}
+
+/// `pgha bench store`: concurrent clients writing values against a running cluster.
+struct BenchStore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Write throughput and latency against a running store cluster.",
+        discussion: "Each client writes one key at a time (a put of --value-size bytes to one of --keys keys) and waits for it to commit before the next. Prints one line of figures; with --json a JSON object instead."
+    )
+
+    @OptionGroup var options: StoreClientOptions
+    @Option(help: "Concurrent clients (each its own connection).") var clients: Int = 1
+    @Option(help: "Seconds to run (after a one-second warm-up).") var duration: Double = 10
+    @Option(help: "Value size in bytes.") var valueSize: Int = 64
+    @Option(help: "Distinct keys written.") var keys: Int = 1000
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard clients >= 1, clients <= 1024 else { throw ValidationError("--clients must be in 1...1024") }
+        guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        guard valueSize >= 0, valueSize <= KeyValueStore.maxValueBytes else { throw ValidationError("--value-size must be in 0...\(KeyValueStore.maxValueBytes)") }
+        guard keys >= 1 else { throw ValidationError("--keys must be positive") }
+    }
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var pool: [StoreClient] = []
+        for _ in 0..<clients { pool.append(try options.makeClient(group: group).0) }
+        let value = [UInt8](repeating: 0x61, count: valueSize)
+        let clock = ContinuousClock()
+        // Warm up: connections and leader discovery.
+        let warmEnd = clock.now + .seconds(1)
+        for c in pool { _ = try await c.put("bench/warmup", value) }
+        while clock.now < warmEnd { _ = try await pool[0].put("bench/warmup", value) }
+
+        let start = clock.now
+        let end = start + .milliseconds(Int64(duration * 1000))
+        let keys = self.keys
+        let stride = pool.count
+        var all: [Duration] = []
+        var errors = 0
+        try await withThrowingTaskGroup(of: ([Duration], Int).self) { tasks in
+            for (i, c) in pool.enumerated() {
+                tasks.addTask { [c, i, value, end, keys, stride] in
+                    var samples: [Duration] = []
+                    var failures = 0
+                    var n = i
+                    while clock.now < end {
+                        let t0 = clock.now
+                        do {
+                            _ = try await c.put("bench/k\(n % keys)", value)
+                            samples.append(clock.now - t0)
+                        } catch {
+                            failures += 1
+                        }
+                        n += stride
+                    }
+                    return (samples, failures)
+                }
+            }
+            for try await (s, f) in tasks {
+                all += s
+                errors += f
+            }
+        }
+        let summary = LatencySummary(samples: all, elapsed: clock.now - start)
+        for c in pool { await c.close() }
+        if json {
+            print("{\"system\":\"pgha\",\"clients\":\(clients),\"value_size\":\(valueSize),\"writes\":\(summary.count),\"errors\":\(errors),\"writes_per_s\":\(Int(summary.throughput)),\"p50_ms\":\(LatencySummary.ms(summary.percentile(0.5))),\"p99_ms\":\(LatencySummary.ms(summary.percentile(0.99))),\"max_ms\":\(LatencySummary.ms(summary.percentile(1.0)))}")
+        } else {
+            print("clients \(clients), \(valueSize)-byte values: \(summary.count) writes in \(String(format: "%.1f", summary.elapsed.seconds)) s = \(Int(summary.throughput)) writes/s, p50 \(LatencySummary.ms(summary.percentile(0.5))) ms, p99 \(LatencySummary.ms(summary.percentile(0.99))) ms, max \(LatencySummary.ms(summary.percentile(1.0))) ms, \(errors) errors")
+        }
+    }
+}
+
+/// `pgha bench failover`: kill -9 the leader of a local three-node cluster and time the first
+/// successful write after it, several times.
+struct BenchFailover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Time from kill -9 of the store leader to the first successful write (local 3-node cluster).",
+        discussion: "Starts three `pgha store run` processes on free loopback ports in a temporary directory (100 ms ticks, election timeout 1-2 s, as in production), and for each round kills the leader with SIGKILL, writes in a loop until a write succeeds, records the time, restarts the killed node and waits until it caught up. Only processes it started are signalled; everything is removed at the end."
+    )
+
+    @Option(help: "Rounds.") var rounds: Int = 10
+    @Option(help: "Tick length in milliseconds for the cluster.") var tickMs: Int = 100
+
+    func run() async throws {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let cluster = try LocalStoreCluster(binary: binary, tickMilliseconds: tickMs)
+        defer { cluster.tearDown() }
+        for i in 1...cluster.size { try cluster.start(i) }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let client = cluster.client(group: group)
+        let clock = ContinuousClock()
+        var times: [Duration] = []
+        for round in 1...rounds {
+            guard let leader = await waitForLeader(client, cluster: cluster, timeout: .seconds(30)) else {
+                throw ValidationError("no leader emerged; logs in \(cluster.directory)")
+            }
+            let rev = try await client.put("bench/before-\(round)", Array("x".utf8))
+            _ = rev
+            cluster.kill9(leader)
+            let t0 = clock.now
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    _ = try await client.put("bench/after-\(round)", Array("y".utf8))
+                    break
+                } catch {
+                    if clock.now - t0 > .seconds(30) { throw ValidationError("no write succeeded within 30 s after killing the leader") }
+                }
+            }
+            let took = clock.now - t0
+            times.append(took)
+            print("round \(round): killed node \(leader), first write after \(LatencySummary.ms(took)) ms")
+            try cluster.start(leader)
+            // Let it rejoin before the next round.
+            let last = try await client.put("bench/sync-\(round)", Array("z".utf8))
+            let rejoinEnd = clock.now + .seconds(30)
+            while clock.now < rejoinEnd {
+                if let s = try? await client.status(of: NodeID(UInt64(leader))), s.applied.rawValue >= last { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let s = LatencySummary(samples: times, elapsed: .zero)
+        print("kill -9 of the leader to first successful write over \(rounds) rounds: median \(LatencySummary.ms(s.percentile(0.5))) ms, min \(LatencySummary.ms(times.min() ?? .zero)) ms, max \(LatencySummary.ms(times.max() ?? .zero)) ms")
+        await client.close()
+    }
+
+    func waitForLeader(_ client: StoreClient, cluster: LocalStoreCluster, timeout: Duration) async -> Int? {
+        let clock = ContinuousClock()
+        let end = clock.now + timeout
+        while clock.now < end {
+            for n in 1...cluster.size {
+                if let s = try? await client.status(of: NodeID(UInt64(n))), s.role == .leader, s.hasLease { return n }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+}
