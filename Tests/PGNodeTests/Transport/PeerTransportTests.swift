@@ -140,8 +140,12 @@ import Testing
 
     @Test func authenticatedPeerSendingUndecodableMessageIsDisconnected() async throws {
         try await withTransportTest { group, nodes in
-            let server = try await nodes.start(1, group: group) { $0.maxFrameSize = 1024 }
-            server.transport.updatePeers([2: PeerAddress(host: "127.0.0.1", port: 1)])
+            // Node 2 is known from the start (updatePeers applies asynchronously, and a
+            // connection racing it would be refused as an unknown node).
+            let server = try await nodes.start(1, group: group) {
+                $0.maxFrameSize = 1024
+                $0.peers = [2: PeerAddress(host: "127.0.0.1", port: 1)]
+            }
 
             /// Connects as node 2 with the real handshake driven by hand.
             func authenticatedClient() async throws -> TransportRawClient {
