@@ -31,7 +31,6 @@ public actor ClientServer {
         let ch = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let limit = FrameSizeLimit(maxPayload: Handshake.maxFrameSize)

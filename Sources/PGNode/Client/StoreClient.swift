@@ -184,7 +184,6 @@ final class ClientConnection: Sendable {
         let counters = TransportCounterBox()
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(Int64(timeout.nanoseconds / 1_000_000)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let limit = FrameSizeLimit(maxPayload: Handshake.maxFrameSize)

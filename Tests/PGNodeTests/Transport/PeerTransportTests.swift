@@ -142,9 +142,12 @@ import Testing
         try await withTransportTest { group, nodes in
             // Node 2 is known from the start (updatePeers applies asynchronously, and a
             // connection racing it would be refused as an unknown node).
+            // The handshake below is driven by polling; give it time on a loaded machine (this
+            // test is not about timeouts).
             let server = try await nodes.start(1, group: group) {
                 $0.maxFrameSize = 1024
                 $0.peers = [2: PeerAddress(host: "127.0.0.1", port: 1)]
+                $0.handshakeTimeout = .seconds(10)
             }
 
             /// Connects as node 2 with the real handshake driven by hand.
@@ -158,7 +161,7 @@ import Testing
                     guard let frame = await client.nextFrame() else { break }
                     pending = handshake.receive(frame)
                 }
-                #expect(handshake.authenticatedPeer == 1)
+                #expect(handshake.authenticatedPeer == 1, "server said: \(server.logs.warnings.map { "\($0.message) \($0.metadata)" })")
                 return client
             }
 
