@@ -19,33 +19,15 @@ public final class MemoryStorage: RaftStorage {
         (hardState, latestSnapshot.metadata.membership)
     }
 
-    public func firstIndex() -> LogIndex { log[0].index + 1 }
-    public func lastIndex() -> LogIndex { log[0].index + UInt64(log.count - 1) }
+    public func firstIndex() -> LogIndex { log.retainedFirstIndex }
+    public func lastIndex() -> LogIndex { log.retainedLastIndex }
 
     public func term(of index: LogIndex) throws(StorageError) -> Term {
-        let offset = log[0].index
-        if index < offset { throw .compacted }
-        let i = Int(index.rawValue - offset.rawValue)
-        if i >= log.count { throw .unavailable }
-        return log[i].term
+        try log.retainedTerm(of: index)
     }
 
     public func entries(from low: LogIndex, to high: LogIndex, maxBytes: Int) throws(StorageError) -> [Entry] {
-        let offset = log[0].index
-        if low <= offset { throw .compacted }
-        if high > lastIndex() + 1 { throw .unavailable }
-        if low >= high { return [] }
-        let lo = Int(low.rawValue - offset.rawValue)
-        let hi = Int(high.rawValue - offset.rawValue)
-        var out: [Entry] = []
-        out.reserveCapacity(hi - lo)
-        var size = 0
-        for i in lo..<hi {
-            size += log[i].byteSize
-            if !out.isEmpty && size > maxBytes { break }
-            out.append(log[i])
-        }
-        return out
+        try log.retainedEntries(from: low, to: high, maxBytes: maxBytes)
     }
 
     public func snapshot() throws(StorageError) -> Snapshot { latestSnapshot }

@@ -33,13 +33,9 @@ public actor ClientServer {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let limit = FrameSizeLimit(maxPayload: Handshake.maxFrameSize)
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
-                    try sync.addHandler(HandshakeHandler(handshake: Handshake(configuration: handshake), limit: limit,
-                                                         maxFrameSize: 4 << 20, timeout: .seconds(2),
-                                                         counters: counters, logger: logger))
-                    try sync.addHandler(ClientRequestHandler(runtime: runtime, logger: logger))
+                    try TransportPipeline.installAuthenticated(on: channel, handshake: handshake, maxFrameSize: 4 << 20,
+                                                               handshakeTimeout: .seconds(2), counters: counters, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(ClientRequestHandler(runtime: runtime, logger: logger))
                 }
             }
             .bind(host: host, port: port).get()

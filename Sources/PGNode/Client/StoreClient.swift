@@ -186,20 +186,17 @@ final class ClientConnection: Sendable {
             .connectTimeout(.milliseconds(Int64(timeout.nanoseconds / 1_000_000)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let limit = FrameSizeLimit(maxPayload: Handshake.maxFrameSize)
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
-                    try sync.addHandler(HandshakeHandler(handshake: Handshake(configuration: handshake), limit: limit,
-                                                         maxFrameSize: 64 << 20, timeout: .seconds(2),
-                                                         counters: counters, logger: logger))
-                    try sync.addHandler(ClientResponseHandler(eventLoop: channel.eventLoop))
+                    try TransportPipeline.installAuthenticated(on: channel, handshake: handshake, maxFrameSize: 64 << 20,
+                                                               handshakeTimeout: .seconds(2), counters: counters, logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(ClientResponseHandler(eventLoop: channel.eventLoop))
                 }
             }
             .connect(host: address.host, port: address.port).get()
         let ready = try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<ClientResponseHandler>> in
             do {
                 let h = try channel.pipeline.syncOperations.handler(type: ClientResponseHandler.self)
-                return h.authenticated.futureResult.map { NIOLoopBound(h, eventLoop: channel.eventLoop) }
+                let bound = NIOLoopBound(h, eventLoop: channel.eventLoop)
+                return h.authenticated.futureResult.map { bound }
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }

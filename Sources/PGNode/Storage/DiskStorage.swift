@@ -137,39 +137,21 @@ public final class DiskStorage: RaftStorage {
     }
 
     /// The snapshot index + 1.
-    public func firstIndex() -> LogIndex { log[0].index + 1 }
+    public func firstIndex() -> LogIndex { log.retainedFirstIndex }
     /// The index of the last entry (the snapshot index if the log is empty).
-    public func lastIndex() -> LogIndex { log[0].index + UInt64(log.count - 1) }
+    public func lastIndex() -> LogIndex { log.retainedLastIndex }
 
     /// The term of the entry at `index`, from memory: the snapshot's term at `firstIndex - 1`,
     /// `StorageError.compacted` below it, `.unavailable` after `lastIndex`.
     public func term(of index: LogIndex) throws(StorageError) -> Term {
-        let offset = log[0].index
-        if index < offset { throw .compacted }
-        let i = Int(index.rawValue - offset.rawValue)
-        if i >= log.count { throw .unavailable }
-        return log[i].term
+        try log.retainedTerm(of: index)
     }
 
     /// Entries in `[low, high)` from memory, stopping early (but returning at least one) once
     /// `maxBytes` of `Entry.byteSize` is reached; `.compacted` if `low` is not after the
     /// snapshot, `.unavailable` if `high` is beyond `lastIndex + 1`.
     public func entries(from low: LogIndex, to high: LogIndex, maxBytes: Int) throws(StorageError) -> [Entry] {
-        let offset = log[0].index
-        if low <= offset { throw .compacted }
-        if high > lastIndex() + 1 { throw .unavailable }
-        if low >= high { return [] }
-        let lo = Int(low.rawValue - offset.rawValue)
-        let hi = Int(high.rawValue - offset.rawValue)
-        var out: [Entry] = []
-        out.reserveCapacity(hi - lo)
-        var size = 0
-        for i in lo..<hi {
-            size += log[i].byteSize
-            if !out.isEmpty && size > maxBytes { break }
-            out.append(log[i])
-        }
-        return out
+        try log.retainedEntries(from: low, to: high, maxBytes: maxBytes)
     }
 
     /// `latestSnapshot`; never throws.
