@@ -70,7 +70,7 @@ public struct Simulation {
         if violation == nil { checkLiveness() }
         history.finish(at: nextHistoryTime())
         if violation == nil && options.checkLinearizability {
-            let result = LinearizabilityChecker(timeLimit: .seconds(20)).check(history)
+            let result = LinearizabilityChecker(maxStatesPerKey: 2_000_000).check(history)
             stats.linearizability = result.isLinearizable ? "ok (\(history.count) ops)" : "\(result)"
             if !result.isLinearizable, case .notLinearizable = result {
                 violation = Violation(property: "Linearizability", time: time, detail: result.description)
