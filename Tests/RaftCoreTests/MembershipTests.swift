@@ -7,19 +7,6 @@ import Testing
 @Suite struct MembershipTests {
     // MARK: Helpers
 
-    /// The `ProposalError` thrown by `body`, or nil if it did not throw.
-    private static func refusal(_ body: () throws -> Void) -> ProposalError? {
-        do {
-            try body()
-            return nil
-        } catch let e as ProposalError {
-            return e
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     private static func isInvalid(_ e: ProposalError?) -> Bool {
         if case .invalidConfigChange? = e { return true }
         return false
@@ -145,7 +132,7 @@ import Testing
         #expect(c[4].currentRole == .follower)
         #expect(c[4].currentTerm == .zero)
         #expect(c.sent[mark...].filter { $0.from == 4 }.isEmpty)
-        let err = Self.refusal { try c[4].campaign() }
+        let err = refusal { try c[4].campaign() }
         if case .cannotCampaign? = err {} else { Issue.record("campaign() on a non-member: \(String(describing: err))") }
     }
 
@@ -186,7 +173,7 @@ import Testing
         #expect(c[4].currentRole == .follower)
         #expect(c.sent[mark...].filter { $0.from == 4 }.isEmpty)
         #expect(!c[4].isPromotable)
-        let err = Self.refusal { try c[4].campaign() }
+        let err = refusal { try c[4].campaign() }
         if case .cannotCampaign? = err {} else { Issue.record("learner campaign(): \(String(describing: err))") }
 
         c.heal()
@@ -317,13 +304,13 @@ import Testing
         var c = TestCluster([1, 2, 3])
         c.elect(1)
         try c[1].proposeConfigChange(.addLearner(4))
-        let pending = Self.refusal { try c[1].proposeConfigChange(.addLearner(5)) }
+        let pending = refusal { try c[1].proposeConfigChange(.addLearner(5)) }
         #expect(pending == .configChangePending)
         // Still refused when the first has reached the followers but not committed.
         c.cut(1, 2)
         c.cut(1, 3)
         c.stabilize()
-        let still = Self.refusal { try c[1].proposeConfigChange(.addLearner(5)) }
+        let still = refusal { try c[1].proposeConfigChange(.addLearner(5)) }
         #expect(still == .configChangePending)
         c.heal()
         c.tickAll(times: 2)
@@ -345,7 +332,7 @@ import Testing
         }
         #expect(c[1].currentRole == .leader)
         #expect(c[1].commitIndex < c[1].lastIndex)
-        let early = Self.refusal { try c[1].proposeConfigChange(.addLearner(4)) }
+        let early = refusal { try c[1].proposeConfigChange(.addLearner(4)) }
         #expect(early == .configChangePending)
         c.stabilize()
         #expect(c[1].commitIndex == c[1].lastIndex)
@@ -356,10 +343,10 @@ import Testing
     @Test func noOpAndVoterlessChangesAreRefused() throws {
         var c = TestCluster([1, 2, 3], learners: [4])
         c.elect(1)
-        #expect(Self.isInvalid(Self.refusal { try c[1].proposeConfigChange(.addVoter(2)) }))
-        #expect(Self.isInvalid(Self.refusal { try c[1].proposeConfigChange(.addLearner(4)) }))
-        #expect(Self.isInvalid(Self.refusal { try c[1].proposeConfigChange(.remove(9)) }))
-        #expect(Self.isInvalid(Self.refusal { try c[1].proposeConfigChange(.addVoter(NodeID(0))) }))
+        #expect(Self.isInvalid(refusal { try c[1].proposeConfigChange(.addVoter(2)) }))
+        #expect(Self.isInvalid(refusal { try c[1].proposeConfigChange(.addLearner(4)) }))
+        #expect(Self.isInvalid(refusal { try c[1].proposeConfigChange(.remove(9)) }))
+        #expect(Self.isInvalid(refusal { try c[1].proposeConfigChange(.addVoter(NodeID(0))) }))
         #expect(c[1].lastIndex == c[1].commitIndex)  // nothing was appended
         #expect(c[1].membership == Self.members([1, 2, 3], learners: [4]))
 
@@ -367,8 +354,8 @@ import Testing
         single.elect(1)
         #expect(single[1].currentRole == .leader)
         let last = single[1].lastIndex
-        #expect(Self.isInvalid(Self.refusal { try single[1].proposeConfigChange(.remove(1)) }))
-        #expect(Self.isInvalid(Self.refusal { try single[1].proposeConfigChange(.addLearner(1)) }))
+        #expect(Self.isInvalid(refusal { try single[1].proposeConfigChange(.remove(1)) }))
+        #expect(Self.isInvalid(refusal { try single[1].proposeConfigChange(.addLearner(1)) }))
         #expect(single[1].lastIndex == last)
         #expect(single[1].membership.voters == [1])
         // A valid change in the same state goes through (the refusals were not about timing).
@@ -379,7 +366,7 @@ import Testing
     @Test func followerRefusesChanges() throws {
         var c = TestCluster([1, 2, 3])
         c.elect(1)
-        let err = Self.refusal { try c[2].proposeConfigChange(.addLearner(4)) }
+        let err = refusal { try c[2].proposeConfigChange(.addLearner(4)) }
         #expect(err == .notLeader(leader: 1))
         #expect(c[2].membership == Self.members([1, 2, 3]))
     }

@@ -4,19 +4,6 @@ import Testing
 /// Restarting a node from its storage (`RaftNode.init(config:storage:)`), the start-up window
 /// in which it neither votes nor campaigns, and the may-not-campaign flag.
 @Suite struct RestartTests {
-    /// The `ProposalError` thrown by `body`, or nil if it did not throw.
-    private static func refusal(_ body: () throws -> Void) -> ProposalError? {
-        do {
-            try body()
-            return nil
-        } catch let e as ProposalError {
-            return e
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     private static func isCannotCampaign(_ e: ProposalError?) -> Bool {
         if case .cannotCampaign? = e { return true }
         return false
@@ -170,16 +157,16 @@ import Testing
         c.elect(1)
         c.restart(2)
         c.isolate(2)
-        let err = Self.refusal { try c[2].campaign() }
+        let err = refusal { try c[2].campaign() }
         #expect(Self.isCannotCampaign(err), "got \(String(describing: err))")
         #expect(c[2].currentRole == .follower)
 
         c.tick(2, times: c[2].config.electionTicks - 1)
         #expect(c[2].currentRole == .follower)
-        #expect(Self.isCannotCampaign(Self.refusal { try c[2].campaign() }))
+        #expect(Self.isCannotCampaign(refusal { try c[2].campaign() }))
 
         c.tick(2)
-        #expect(Self.refusal { try c[2].campaign() } == nil)
+        #expect(refusal { try c[2].campaign() } == nil)
         #expect(c[2].currentRole == .preCandidate)
     }
 
@@ -247,9 +234,9 @@ import Testing
         #expect(c[1].status.followers.isEmpty)
         #expect(c[1].currentTerm == term)
         #expect(c[1].hardState.vote == 1)
-        #expect(Self.refusal { try c.propose(1, "x") } == .notLeader(leader: nil))
-        #expect(Self.refusal { try c[1].readIndex(requestID: 1) } == .notLeader(leader: nil))
-        #expect(Self.refusal { try c[1].transferLeadership(to: 2) } == .notLeader(leader: nil))
+        #expect(refusal { try c.propose(1, "x") } == .notLeader(leader: nil))
+        #expect(refusal { try c[1].readIndex(requestID: 1) } == .notLeader(leader: nil))
+        #expect(refusal { try c[1].transferLeadership(to: 2) } == .notLeader(leader: nil))
         // It sends no heartbeats or appends as a leader would.
         let mark = c.sent.count
         c.tick(1, times: 3)
@@ -273,7 +260,7 @@ import Testing
         #expect(c[2].currentRole == .follower)
         #expect(c[1].currentTerm == .zero)
         #expect(!c[1].isPromotable)
-        #expect(Self.isCannotCampaign(Self.refusal { try c[1].campaign() }))
+        #expect(Self.isCannotCampaign(refusal { try c[1].campaign() }))
 
         // 3 comes up and can only win with their votes.
         c.down.remove(3)

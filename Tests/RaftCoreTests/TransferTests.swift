@@ -4,19 +4,6 @@ import Testing
 /// Leadership transfer (RaftNode+Transfer.swift): bring the target up to date, then
 /// TimeoutNow; the leader gives up its lease and refuses proposals from the call on.
 @Suite struct TransferTests {
-    /// The `ProposalError` thrown by `body`, or nil if it did not throw.
-    private static func refusal(_ body: () throws -> Void) -> ProposalError? {
-        do {
-            try body()
-            return nil
-        } catch let e as ProposalError {
-            return e
-        } catch {
-            Issue.record("unexpected error \(error)")
-            return nil
-        }
-    }
-
     private static func voteRequests(_ c: TestCluster, since mark: Int) -> [(Message, VoteRequest)] {
         c.sentSince(mark, kind: "vote").compactMap { m in
             if case .vote(let r) = m.body { return (m, r) }
@@ -163,9 +150,9 @@ import Testing
         c.stabilize()
         #expect(c[1].currentRole == .leader)
         let last = c[1].lastIndex
-        #expect(Self.refusal { try c.propose(1, "x") } == .transferInProgress)
-        #expect(Self.refusal { try c[1].propose(batch: [[1], [2]]) } == .transferInProgress)
-        #expect(Self.refusal { try c[1].proposeConfigChange(.addLearner(4)) } == .transferInProgress)
+        #expect(refusal { try c.propose(1, "x") } == .transferInProgress)
+        #expect(refusal { try c[1].propose(batch: [[1], [2]]) } == .transferInProgress)
+        #expect(refusal { try c[1].proposeConfigChange(.addLearner(4)) } == .transferInProgress)
         #expect(c[1].lastIndex == last)
         // Repeating the transfer to the same target is a no-op; another target is accepted
         // while TimeoutNow has not been sent.
@@ -181,7 +168,7 @@ import Testing
         try c[1].transferLeadership(to: 2)
         c.stabilize()
         #expect(c[1].transfer?.timeoutNowSent == true)
-        #expect(Self.refusal { try c[1].transferLeadership(to: 3) } == .transferInProgress)
+        #expect(refusal { try c[1].transferLeadership(to: 3) } == .transferInProgress)
         #expect(c[1].transferTarget == 2)
     }
 
@@ -207,8 +194,8 @@ import Testing
     @Test func transferToANonVoterIsRefused() throws {
         var c = TestCluster([1, 2, 3], learners: [4])
         c.elect(1)
-        #expect(Self.refusal { try c[1].transferLeadership(to: 4) } == .unknownNode(4))
-        #expect(Self.refusal { try c[1].transferLeadership(to: 9) } == .unknownNode(9))
+        #expect(refusal { try c[1].transferLeadership(to: 4) } == .unknownNode(4))
+        #expect(refusal { try c[1].transferLeadership(to: 9) } == .unknownNode(9))
         #expect(c[1].transferTarget == nil)
         // A transfer to itself is a no-op.
         try c[1].transferLeadership(to: 1)
@@ -222,7 +209,7 @@ import Testing
     @Test func transferOnAFollowerIsRefused() throws {
         var c = TestCluster([1, 2, 3])
         c.elect(1)
-        #expect(Self.refusal { try c[2].transferLeadership(to: 3) } == .notLeader(leader: 1))
+        #expect(refusal { try c[2].transferLeadership(to: 3) } == .notLeader(leader: 1))
         #expect(c[2].transferTarget == nil)
     }
 
@@ -242,7 +229,7 @@ import Testing
         #expect(c[1].transferTarget == 3)
         #expect(c[1].currentRole == .leader)
         #expect(c[1].leaderLease == nil)
-        #expect(Self.refusal { try c.propose(1, "x") } == .transferInProgress)
+        #expect(refusal { try c.propose(1, "x") } == .transferInProgress)
 
         c.tickAll(times: 1)
         #expect(c[1].transferTarget == nil)

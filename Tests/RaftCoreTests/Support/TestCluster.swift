@@ -1,3 +1,4 @@
+import Testing
 @testable import RaftCore
 
 /// A directed network link between two nodes.
@@ -179,4 +180,18 @@ func storageWithLog(terms: [UInt64], membership: Membership, hardTerm: UInt64? =
     s.append(terms.enumerated().map { Entry(term: Term($0.element), index: LogIndex(UInt64($0.offset + 1)), data: [UInt8($0.offset % 251)]) })
     s.setHardState(HardState(term: Term(hardTerm ?? terms.last ?? 0), vote: nil, commit: .zero))
     return s
+}
+
+/// The `ProposalError` thrown by `body`, or nil if it did not throw (any other error is
+/// recorded as an issue).
+func refusal(_ body: () throws -> Void) -> ProposalError? {
+    do {
+        try body()
+        return nil
+    } catch let e as ProposalError {
+        return e
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
 }
