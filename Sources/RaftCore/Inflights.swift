@@ -39,6 +39,14 @@ struct Inflights: Equatable {
         }
     }
 
+    /// Frees the oldest message, whatever its index: called when the window is full and the
+    /// follower answered a heartbeat, so a window whose appends were all lost drains (the
+    /// next append then finds the gap and the follower is probed again), as etcd does.
+    mutating func freeFirstOne() {
+        guard head < lastIndices.count else { return }
+        freeUpTo(lastIndices[head])
+    }
+
     mutating func reset() {
         lastIndices.removeAll(keepingCapacity: true)
         sizes.removeAll(keepingCapacity: true)

@@ -19,6 +19,17 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
     /// Grant votes regardless of leader stickiness (breaks the lease).
     package static let voteIgnoringLease = PlantedBugs(rawValue: 1 << 5)
 
+    /// Leader stickiness judged the pre-fix way: only vote requests of a higher term are
+    /// refused, and only while `leader` is set, which any higher-term message (a late
+    /// rejected pre-vote response, say) clears. Breaks the lease.
+    package static let stickinessLostOnHigherTerm = PlantedBugs(rawValue: 1 << 6)
+    /// The leader never frees in-flight slots on a heartbeat answer: a window whose appends
+    /// were all lost stays full and the follower is never sent anything again.
+    package static let inflightWindowNeverDrains = PlantedBugs(rawValue: 1 << 7)
+    /// The leader ignores rejections at or below a follower's match index, so a follower
+    /// whose log went backwards (lost disk, restored backup) is never repaired.
+    package static let regressedFollowerIgnored = PlantedBugs(rawValue: 1 << 8)
+
     package static let all: [(String, PlantedBugs)] = [
         ("vote-without-log-check", .voteWithoutLogCheck),
         ("commit-old-term", .commitOldTermByCounting),
@@ -26,5 +37,8 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
         ("reply-before-persist", .replyBeforePersist),
         ("read-without-quorum", .readWithoutQuorumCheck),
         ("vote-ignoring-lease", .voteIgnoringLease),
+        ("stickiness-lost-on-higher-term", .stickinessLostOnHigherTerm),
+        ("inflight-window-never-drains", .inflightWindowNeverDrains),
+        ("regressed-follower-ignored", .regressedFollowerIgnored),
     ]
 }

@@ -32,6 +32,8 @@ struct Progress: Equatable {
     var isLearner: Bool
     /// The highest heartbeat round this member has echoed in the leader's term.
     var ackedRound: UInt64 = 0
+    /// Leader tick at which `match` was last lowered by `regress` (rate limit).
+    var regressedAt: UInt64?
     /// The highest commit index sent to this member (to tell it promptly when it lags).
     var sentCommit: LogIndex = .zero
 
@@ -104,6 +106,19 @@ struct Progress: Equatable {
         }
         next = max(next, index + 1)
         return updated
+    }
+
+    /// Lowers `match` to `index` after the follower reported a log that ends below it, and
+    /// probes from there.
+    mutating func regress(to index: LogIndex, at tick: UInt64) {
+        regressedAt = tick
+        match = min(match, index)
+        sentCommit = min(sentCommit, index)
+        if state == .snapshot { pendingSnapshot = .zero }
+        state = .probe
+        next = match + 1
+        probeSent = false
+        inflights.reset()
     }
 
     /// Handles a rejection of the append whose previous index was `rejected`, moving `next`

@@ -19,6 +19,11 @@ public struct RaftCounters: Hashable, Sendable {
     public var droppedOutdatedReplies = 0
     /// Proposals refused by `propose`.
     public var proposalsRefused = 0
+    /// Rejections from a follower whose log ends below the index it had acknowledged (it lost
+    /// entries, or the answer was stale); the leader probes it again from there.
+    public var followerLogRegressions = 0
+    /// Reads of the storage that failed (see `RaftNode.storageFailure`).
+    public var storageReadFailures = 0
     /// Pending reads dropped because the node lost leadership.
     public var readsDropped = 0
     public init() {}

@@ -106,10 +106,10 @@ struct RaftLog {
     }
 
     /// Entries committed and not yet handed out for applying, up to `maxBytes`.
-    func entriesToApply(maxBytes: Int) -> [Entry] {
+    func entriesToApply(maxBytes: Int) throws(StorageError) -> [Entry] {
         let high = min(committed, lastIndex)
         guard applying < high else { return [] }
-        return (try? entries(from: applying + 1, to: high + 1, maxBytes: maxBytes)) ?? []
+        return try entries(from: applying + 1, to: high + 1, maxBytes: maxBytes)
     }
 
     var hasEntriesToApply: Bool { applying < min(committed, lastIndex) && unstable.snapshot == nil }

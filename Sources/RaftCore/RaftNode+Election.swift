@@ -18,8 +18,8 @@ extension RaftNode {
         guard isPromotable else {
             throw .cannotCampaign("not a voter, may-not-campaign set, or a snapshot is pending")
         }
-        if leader != nil && electionElapsed < config.electionTicks {
-            throw .cannotCampaign("heard from leader \(leader!) \(electionElapsed) ticks ago")
+        if let contact = lastLeaderContact, now - contact < UInt64(config.electionTicks) {
+            throw .cannotCampaign("heard from a leader \(now - contact) ticks ago")
         }
         if now < UInt64(config.electionTicks) {
             throw .cannotCampaign("started \(now) ticks ago; waiting one election timeout")
@@ -105,6 +105,34 @@ extension RaftNode {
         }
     }
 
+    /// Whether this node refuses vote and pre-vote requests now (leader stickiness): it is the
+    /// leader, it heard from a leader less than an election timeout ago, or it started less
+    /// than an election timeout ago (it has forgotten whom it heard from). Terms play no part.
+    var refusesVotes: Bool {
+        let window = UInt64(config.electionTicks)
+        if role == .leader { return true }
+        if let contact = lastLeaderContact, now - contact < window { return true }
+        return now < window
+    }
+
+    /// Whether to ignore the (pre)vote request `r` for `requestTerm` (at or above ours),
+    /// counting the refusal. Leader stickiness: refused while `refusesVotes`, unless the
+    /// request comes from a leadership transfer. With `oldRule` (the planted bug
+    /// `stickiness-lost-on-higher-term`) it is the pre-fix rule instead: only higher-term
+    /// requests are judged, and by `leader`, which any higher-term message clears.
+    mutating func refusesVote(_ r: VoteRequest, term requestTerm: Term, oldRule: Bool) -> Bool {
+        if r.leadershipTransfer || config.plantedBugs.contains(.voteIgnoringLease) { return false }
+        let refuse: Bool
+        if oldRule {
+            let inLease = leader != nil && electionElapsed < config.electionTicks
+            refuse = requestTerm > term && (inLease || now < UInt64(config.electionTicks))
+        } else {
+            refuse = refusesVotes
+        }
+        if refuse { counters.votesRefusedInLease += 1 }
+        return refuse
+    }
+
     /// Clears the per-term state. Keeps the vote if the term does not change.
     mutating func reset(term newTerm: Term) {
         if newTerm != term {
@@ -122,11 +150,9 @@ extension RaftNode {
             tracker.progress[id]!.match = log.lastStableIndex
             tracker.progress[id]!.recentActive = true
         }
-        firstIndexOfTerm = .zero
-        if !readsAwaitingCommit.isEmpty || pendingRounds.contains(where: { !$0.reads.isEmpty }) {
-            counters.readsDropped += readsAwaitingCommit.count + pendingRounds.reduce(0) { $0 + $1.reads.count }
-        }
+        counters.readsDropped += pendingReadCount
         readsAwaitingCommit = []
+        readsForNextRound = []
         pendingRounds = []
         round = 0
         leaseExpiry = 0
@@ -162,8 +188,8 @@ extension RaftNode {
         }
         // An empty entry of the new term: committing it commits everything before it
         // (§5.4.2) and tells the leader its commit index is current (§8).
-        let index = appendAsLeader([.normal([])])
-        firstIndexOfTerm = index
+        appendAsLeader([.normal([])])
+        lastLeaderContact = now
         bcastAppend()
     }
 }

@@ -23,7 +23,7 @@ extension RaftNode {
     var committedInCurrentTerm: Bool { log.term(of: log.committed) == term }
 
     var pendingReadCount: Int {
-        readsAwaitingCommit.count + pendingRounds.reduce(0) { $0 + $1.reads.count }
+        readsAwaitingCommit.count + readsForNextRound.count + pendingRounds.reduce(0) { $0 + $1.reads.count }
     }
 
     mutating func requestRead(requestID: UInt64, allowLease: Bool) throws(ProposalError) {
@@ -47,7 +47,16 @@ extension RaftNode {
             readStates.append(read)
             return
         }
-        startRound(reads: [read])
+        // Confirmed by the next round sent: at the next `ready()` (one round however many
+        // reads arrived since) or the next heartbeat, whichever comes first. A round sent
+        // before the read arrived would not do: it proves leadership at the wrong instant.
+        readsForNextRound.append(read)
+    }
+
+    /// Sends one round for every read waiting for one, if any.
+    mutating func flushReadsForNextRound() {
+        guard !readsForNextRound.isEmpty, role == .leader else { return }
+        startRound(reads: [])
     }
 
     mutating func releaseReadsAwaitingCommit() {
@@ -59,10 +68,12 @@ extension RaftNode {
         }
     }
 
-    /// Sends a new heartbeat round to every member, with `reads` waiting on it.
+    /// Sends a new heartbeat round to every member, with `reads` and every read waiting for
+    /// a round riding on it.
     mutating func startRound(reads: [ReadState]) {
         round += 1
-        pendingRounds.append(PendingRound(round: round, sentAt: now, reads: reads))
+        pendingRounds.append(PendingRound(round: round, sentAt: now, reads: readsForNextRound + reads))
+        readsForNextRound = []
         for member in tracker.sortedMembers where member != id {
             guard let match = tracker.progress[member]?.match else { continue }
             let commit = min(match, log.committed)
@@ -92,7 +103,8 @@ extension RaftNode {
     /// Follower side of a heartbeat.
     mutating func handleHeartbeat(from: NodeID, _ h: Heartbeat) {
         log.commit(to: min(h.commit, log.lastIndex))
-        send(to: from, .heartbeatResponse(HeartbeatResponse(round: h.round)), afterPersist: true)
+        // No log promise rides on it (a new term, if any, waits: see `ready()`), so it may go early.
+        send(to: from, .heartbeatResponse(HeartbeatResponse(round: h.round)), afterPersist: false)
     }
 
     /// Leader side: a member echoed a heartbeat round.
@@ -103,6 +115,11 @@ extension RaftNode {
         if pr.state == .snapshot && now >= pr.snapshotSentAt + UInt64(config.electionTicks) {
             // The snapshot was probably lost; try again.
             tracker.progress[from]!.becomeProbe()
+        }
+        if pr.state == .replicate && pr.inflights.isFull && !config.plantedBugs.contains(.inflightWindowNeverDrains) {
+            // The follower is alive yet a whole window is unacknowledged: those appends were
+            // probably lost. Free a slot so something is sent again.
+            tracker.progress[from]!.inflights.freeFirstOne()
         }
         if tracker.progress[from]!.match < log.lastIndex {
             sendAppend(to: from)

@@ -5,6 +5,7 @@ extension RaftNode {
     /// Whether `ready()` would return anything.
     public var hasReady: Bool {
         if readyOutstanding { return false }
+        if !readsForNextRound.isEmpty && role == .leader { return true }
         return softState != lastSoftState || hardState != lastHardState
             || !log.unstable.entries.isEmpty || log.unstable.snapshot != nil
             || !messages.isEmpty || !messagesAfterPersist.isEmpty
@@ -15,6 +16,7 @@ extension RaftNode {
     /// when done; calling `ready()` twice without `advance` is a programming error.
     public mutating func ready() -> Ready {
         precondition(!readyOutstanding, "RaftNode.ready() called again before advance()")
+        flushReadsForNextRound()
         var rd = Ready()
         let soft = softState
         if soft != lastSoftState {
@@ -22,14 +24,23 @@ extension RaftNode {
             lastSoftState = soft
         }
         let hard = hardState
+        // A new term or vote must be durable before this node acts in it: a single voter
+        // that won at once would otherwise send term-T appends before HardState(T) is on disk.
+        let electoralChange = hard.term != lastHardState.term || hard.vote != lastHardState.vote
         if hard != lastHardState {
             rd.hardState = hard
             lastHardState = hard
         }
         rd.entries = log.unstable.entries
         rd.snapshot = log.unstable.snapshot
-        if log.hasEntriesToApply {
-            rd.committedEntries = log.entriesToApply(maxBytes: config.maxApplyBytesPerReady)
+        if log.hasEntriesToApply && storageFailure == nil {
+            do {
+                rd.committedEntries = try log.entriesToApply(maxBytes: config.maxApplyBytesPerReady)
+            } catch {
+                // The storage lost entries it had confirmed: nothing more can be applied.
+                storageFailure = error
+                counters.storageReadFailures += 1
+            }
             if let last = rd.committedEntries.last { log.applying = last.index }
         }
         // A message stamped with a term this node has since left may promise what is no
@@ -42,10 +53,13 @@ extension RaftNode {
         counters.droppedOutdatedReplies += messages.count + messagesAfterPersist.count - early.count - late.count
         if config.plantedBugs.contains(.replyBeforePersist) {
             rd.messages = early + late
+        } else if electoralChange {
+            rd.messagesAfterPersist = early + late
         } else {
             rd.messages = early
             rd.messagesAfterPersist = late
         }
+        outstandingElectoralChange = electoralChange
         rd.readStates = readStates
         messages = []
         messagesAfterPersist = []
@@ -58,6 +72,7 @@ extension RaftNode {
     /// requires. The leader counts its own copy of the entries towards commit only now.
     public mutating func advance(_ rd: Ready) {
         readyOutstanding = false
+        outstandingElectoralChange = false
         if let s = rd.snapshot {
             log.unstable.stableSnapshotTo(s.metadata.index)
             log.applied = max(log.applied, s.metadata.index)
@@ -74,5 +89,25 @@ extension RaftNode {
                 maybeCommit()
             }
         }
+    }
+}
+
+extension RaftNode {
+    /// Messages that may be sent right now, without waiting for a `Ready`: heartbeats,
+    /// appends, pre-votes — what `Ready.messages` would carry. A runtime that persists a
+    /// `Ready` asynchronously calls this while the write is under way (after ticks and
+    /// steps), so a slow disk delays commits, never heartbeats. Returns nothing while a term
+    /// or vote change is not yet durable (it waits for the next `Ready` then), and never a
+    /// message that must wait for persistence.
+    public mutating func takeMessagesToSendNow() -> [Message] {
+        flushReadsForNextRound()
+        if outstandingElectoralChange || config.plantedBugs.contains(.replyBeforePersist) { return [] }
+        if term != lastHardState.term || vote != lastHardState.vote { return [] }
+        guard !messages.isEmpty else { return [] }
+        let current = term
+        let out = messages.filter { $0.term >= current }
+        counters.droppedOutdatedReplies += messages.count - out.count
+        messages = []
+        return out
     }
 }

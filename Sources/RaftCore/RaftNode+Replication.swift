@@ -130,6 +130,20 @@ extension RaftNode {
             if r.hintTerm > .zero {
                 hint = log.lastEntry(atOrBelow: r.hintIndex, withTermAtMost: r.hintTerm).0
             }
+            let pr = tracker.progress[from]!
+            if r.index <= pr.match && hint < pr.match && !config.plantedBugs.contains(.regressedFollowerIgnored)
+                && (pr.regressedAt.map { now >= $0 + UInt64(config.electionTicks) } ?? true) {
+                // The follower says its log ends below what it acknowledged: it lost entries
+                // (an emptied data directory, a restored backup, a cut record), or this is a
+                // stale answer. Either way probing from the hint is safe (match only guides
+                // what to send; commit never moves back) and repairs a regressed follower. At
+                // most once per election timeout, so stale or contradictory answers cannot
+                // make the two ping-pong.
+                counters.followerLogRegressions += 1
+                tracker.progress[from]!.regress(to: hint, at: now)
+                sendAppend(to: from)
+                return
+            }
             if tracker.progress[from]!.maybeDecrease(rejected: r.index, hint: hint) {
                 if tracker.progress[from]!.state == .replicate {
                     tracker.progress[from]!.becomeProbe()
@@ -144,7 +158,6 @@ extension RaftNode {
             counters.droppedMalformed += 1
             return
         }
-        let wasPaused = tracker.progress[from]!.isPaused
         if tracker.progress[from]!.maybeUpdate(r.index) {
             switch tracker.progress[from]!.state {
             case .probe:
@@ -169,8 +182,6 @@ extension RaftNode {
                tracker.progress[from]!.match == log.lastIndex {
                 sendTimeoutNow()
             }
-        } else if wasPaused {
-            sendAppend(to: from)
         }
     }
 

@@ -37,20 +37,25 @@ public struct RaftNode {
     var mayCampaign: Bool
     /// Ticks since this node was created (its local clock).
     var now: UInt64 = 0
+    /// The local tick of the last append, heartbeat or snapshot from a leader (or of the last
+    /// tick as leader), whatever the term. Kept apart from the term's bookkeeping: a change of
+    /// term never clears it. Leader stickiness and the lease rest on it.
+    var lastLeaderContact: UInt64?
     var electionElapsed = 0
     var heartbeatElapsed = 0
     var randomizedElectionTimeout = 0
     var random: SplitMix64
 
     // Leader state.
-    /// Index of the empty entry the leader appended when elected.
-    var firstIndexOfTerm: LogIndex = .zero
     var transfer: LeadershipTransfer?
     var round: UInt64 = 0
     var pendingRounds: [PendingRound] = []
     var leaseExpiry: UInt64 = 0
     var leaseRevoked = false
     var readsAwaitingCommit: [(requestID: UInt64, allowLease: Bool)] = []
+    /// Reads that need a quorum round; they share the next round sent (one per `Ready` at
+    /// most, or the next heartbeat).
+    var readsForNextRound: [ReadState] = []
 
     // Output not yet collected by `ready()`.
     var readStates: [ReadState] = []
@@ -59,6 +64,12 @@ public struct RaftNode {
     var lastHardState: HardState
     var lastSoftState: SoftState
     var readyOutstanding = false
+    /// The outstanding `Ready` changes the term or vote (so nothing may go out early).
+    var outstandingElectoralChange = false
+
+    /// Set when reading the storage failed for entries it had confirmed (compacted past the
+    /// applied index, or lost): the application must stop this node; it applies nothing more.
+    public internal(set) var storageFailure: StorageError?
 
     /// What the node dropped or refused, by reason.
     public internal(set) var counters = RaftCounters()
@@ -172,24 +183,20 @@ public struct RaftNode {
             counters.droppedMalformed += 1
             return
         }
+        let oldStickiness = config.plantedBugs.contains(.stickinessLostOnHigherTerm)
+        if m.term >= term, case .preVote(let r) = m.body, refusesVote(r, term: m.term, oldRule: oldStickiness) { return }
+        if m.term >= term, case .vote(let r) = m.body, refusesVote(r, term: m.term, oldRule: oldStickiness) { return }
         if m.term > term {
-            switch m.body {
-            case .preVote(let r), .vote(let r):
-                let inLease = leader != nil && electionElapsed < config.electionTicks
-                let recentlyStarted = now < UInt64(config.electionTicks)
-                if !r.leadershipTransfer && (inLease || recentlyStarted)
-                    && !config.plantedBugs.contains(.voteIgnoringLease) {
-                    counters.votesRefusedInLease += 1
-                    return
-                }
-            default:
-                break
-            }
             switch m.body {
             case .preVote:
                 break  // a pre-vote never changes our term
             case .preVoteResponse(let r) where r.granted:
                 break  // granted pre-votes carry the term we would campaign in
+            case .preVoteResponse where role != .preCandidate && !oldStickiness:
+                // A rejection of a pre-vote we no longer run: adopting its term would only
+                // unsettle this node (see `LeaderLease` for why the lease does not depend on it).
+                counters.droppedStale += 1
+                return
             case .append, .heartbeat, .installSnapshot:
                 becomeFollower(term: m.term, leader: m.from)
             default:
@@ -246,14 +253,17 @@ public struct RaftNode {
         case .append(let a):
             electionElapsed = 0
             leader = m.from
+            lastLeaderContact = now
             handleAppend(from: m.from, term: m.term, a)
         case .heartbeat(let h):
             electionElapsed = 0
             leader = m.from
+            lastLeaderContact = now
             handleHeartbeat(from: m.from, h)
         case .installSnapshot(let s):
             electionElapsed = 0
             leader = m.from
+            lastLeaderContact = now
             handleSnapshot(from: m.from, term: m.term, s)
         case .timeoutNow:
             if isPromotable {
@@ -303,6 +313,9 @@ public struct RaftNode {
     }
 
     private mutating func tickLeader() {
+        // A leader is in contact with itself: once deposed it still refuses votes for an
+        // election timeout, as its followers do.
+        lastLeaderContact = now
         heartbeatElapsed += 1
         electionElapsed += 1
         if electionElapsed >= config.electionTicks {

@@ -75,6 +75,10 @@ public enum WireCodec {
 
     /// The fewest bytes an encoded `Entry` can take: term, index, tag, and a one-byte length.
     static let minEntrySize = 4
+    /// The most elements reserved up front from a declared count; beyond it arrays grow as
+    /// elements actually decode, so a frame can never make the decoder allocate far more
+    /// than its own size.
+    static let maxReservedElements = 64
 
     /// The wire type byte of `body`, as in the table above.
     public static func typeByte(of body: MessageBody) -> UInt8 {
@@ -178,7 +182,9 @@ public enum WireCodec {
             let commit = try readIndex(&r)
             let count = try r.readCount("entries", minElementSize: minEntrySize)
             var entries: [Entry] = []
-            entries.reserveCapacity(count)
+            // Reserve for what the remaining bytes can hold in memory terms, not for the
+            // declared count: an `Entry` in memory is ~12x its smallest encoding.
+            entries.reserveCapacity(min(count, Self.maxReservedElements))
             for _ in 0 ..< count {
                 entries.append(try decodeEntry(from: &r))
             }
@@ -296,7 +302,7 @@ public enum WireCodec {
 
     static func readSortedIDs(_ what: String, from r: inout WireReader) throws(WireError) -> Set<NodeID> {
         let count = try r.readCount(what, minElementSize: 1)
-        var ids = Set<NodeID>(minimumCapacity: count)
+        var ids = Set<NodeID>(minimumCapacity: min(count, Self.maxReservedElements))
         var previous: UInt64 = 0
         for _ in 0 ..< count {
             let id = try r.readNodeID(what)
