@@ -30,6 +30,11 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
     /// whose log went backwards (lost disk, restored backup) is never repaired.
     package static let regressedFollowerIgnored = PlantedBugs(rawValue: 1 << 8)
 
+    /// A runtime defect the simulator models (the core has no clock): after a stall, the
+    /// node is stepped and asked for its lease before the ticks it missed are delivered,
+    /// so it reports a lease that has run out in real time.
+    package static let staleTimeAfterStall = PlantedBugs(rawValue: 1 << 9)
+
     package static let all: [(String, PlantedBugs)] = [
         ("vote-without-log-check", .voteWithoutLogCheck),
         ("commit-old-term", .commitOldTermByCounting),
@@ -40,5 +45,6 @@ package struct PlantedBugs: OptionSet, Hashable, Sendable {
         ("stickiness-lost-on-higher-term", .stickinessLostOnHigherTerm),
         ("inflight-window-never-drains", .inflightWindowNeverDrains),
         ("regressed-follower-ignored", .regressedFollowerIgnored),
+        ("stale-time-after-stall", .staleTimeAfterStall),
     ]
 }

@@ -115,6 +115,18 @@ extension RaftNode {
         return now < window
     }
 
+    /// Whether this node would now grant a (pre)vote to an up-to-date candidate of a higher
+    /// term outside a leadership transfer, by the rule in force (planted bugs included). The
+    /// simulator checks that a lease holder's voters never have a willing quorum.
+    package var grantsVotesNow: Bool {
+        if config.plantedBugs.contains(.voteIgnoringLease) { return true }
+        if config.plantedBugs.contains(.stickinessLostOnHigherTerm) {
+            let inLease = leader != nil && electionElapsed < config.electionTicks
+            return !inLease && now >= UInt64(config.electionTicks)
+        }
+        return !refusesVotes
+    }
+
     /// Whether to ignore the (pre)vote request `r` for `requestTerm` (at or above ours),
     /// counting the refusal. Leader stickiness: refused while `refusesVotes`, unless the
     /// request comes from a leadership transfer. With `oldRule` (the planted bug

@@ -93,6 +93,19 @@ extension RaftNode {
 }
 
 extension RaftNode {
+    /// The `messagesAfterPersist` of `rd` that may still be sent once its write is durable:
+    /// those stamped with the current term. A runtime that persists asynchronously must send
+    /// these, not `rd.messagesAfterPersist` as such, because the node may have moved to a
+    /// newer term while the write was under way, and an acknowledgement of the older term
+    /// could promise entries that the newer leader's appends are about to replace. (When
+    /// `advance` follows `ready` with no step in between, this is all of them.)
+    public mutating func messagesAfterPersisting(_ rd: Ready) -> [Message] {
+        let current = term
+        let out = rd.messagesAfterPersist.filter { $0.term >= current }
+        counters.droppedOutdatedReplies += rd.messagesAfterPersist.count - out.count
+        return out
+    }
+
     /// Messages that may be sent right now, without waiting for a `Ready`: heartbeats,
     /// appends, pre-votes — what `Ready.messages` would carry. A runtime that persists a
     /// `Ready` asynchronously calls this while the write is under way (after ticks and

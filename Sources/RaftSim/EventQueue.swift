@@ -43,6 +43,16 @@ struct EventQueue<Item> {
 
     mutating func removeAll() { heap.removeAll() }
 
+    /// Removes every item for which `shouldRemove` is true; returns how many. Keeps the
+    /// order of the rest (ties still break by insertion).
+    @discardableResult
+    mutating func removeAll(where shouldRemove: (Item) -> Bool) -> Int {
+        let before = heap.count
+        let kept = heap.filter { !shouldRemove($0.item) }.sorted { ($0.at, $0.seq) < ($1.at, $1.seq) }
+        heap = kept  // a sorted array is a valid min-heap
+        return before - kept.count
+    }
+
     private func less(_ a: Int, _ b: Int) -> Bool {
         heap[a].at < heap[b].at || (heap[a].at == heap[b].at && heap[a].seq < heap[b].seq)
     }

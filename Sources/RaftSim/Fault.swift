@@ -17,6 +17,15 @@ public enum Fault: Hashable, Sendable, CustomStringConvertible {
     case membershipChange
     /// The leader hands leadership to another voter.
     case transfer(to: NodeSlot)
+    /// The connection between two nodes resets: everything in flight on it is lost; with
+    /// `reported`, the first node's transport tells its Raft node the peer is unreachable.
+    case resetConnection(NodeSlot, NodeSlot, reported: Bool)
+    /// The node's election timer fires now (refused if it heard from a leader recently).
+    case nudgeElection(NodeSlot)
+    /// The node loses its disk (or finds a damaged record and refuses to start).
+    case loseDisk(NodeSlot)
+    /// A message sent earlier is delivered again now.
+    case replayOldMessage
 
     public var description: String {
         switch self {
@@ -30,6 +39,10 @@ public enum Fault: Hashable, Sendable, CustomStringConvertible {
         case .heal: return "heal network"
         case .membershipChange: return "membership change"
         case .transfer(let n): return "transfer leadership to \(n)"
+        case .resetConnection(let a, let b, let r): return "connection \(a)-\(b) resets\(r ? " (reported)" : "")"
+        case .nudgeElection(let n): return "election timer of \(n) fires"
+        case .loseDisk(let n): return "\(n) loses its disk"
+        case .replayOldMessage: return "an old message is delivered again"
         }
     }
 }

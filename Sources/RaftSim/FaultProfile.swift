@@ -34,6 +34,28 @@ public struct FaultProfile: Sendable, Hashable {
     public var quietLength: ClosedRange<Int> = 100...600
     /// A node takes a snapshot and compacts its log after this many applied entries.
     public var snapshotEvery: Int = 40
+    /// A *response* (append, heartbeat, vote and pre-vote answers) is held back for long:
+    /// answers from an earlier round or term arriving after the world moved on.
+    public var responseLongDelay: Double = 0.01
+    public var responseDelayRange: ClosedRange<Int> = 20...500
+    /// Per time unit: one message sent earlier (up to a few hundred messages back) is
+    /// delivered again now — a stale message from an earlier term turning up late.
+    public var replayOld: Double = 0.005
+    /// Per time unit: a connection between the leader and a follower resets: everything in
+    /// flight on it, both ways, is lost at once (whole in-flight windows).
+    public var connectionReset: Double = 0.001
+    /// Per time unit: a follower's election timer fires early (it campaigns now), so
+    /// elections race with a leader that holds a lease.
+    public var electionNudge: Double = 0.002
+    /// Per time unit: a node loses its disk (restarts empty) or finds a damaged record (and,
+    /// as `DiskStorage` does, refuses to start): a voter is replaced through membership, a
+    /// learner comes back empty under the same id.
+    public var diskLoss: Double = 0.0002
+    /// Persistence is asynchronous: a `Ready`'s write takes this many time units with
+    /// probability `slowPersist` (else it completes within the unit). The node keeps ticking
+    /// and stepping meanwhile and sends heartbeats through `takeMessagesToSendNow`.
+    public var slowPersist: Double = 0.2
+    public var persistLength: ClosedRange<Int> = 1...40
 
     public init() {}
 
@@ -42,18 +64,28 @@ public struct FaultProfile: Sendable, Hashable {
         var p = FaultProfile()
         p.drop = 0; p.duplicate = 0; p.longDelay = 0; p.partition = 0; p.crash = 0
         p.pause = 0; p.membershipChange = 0; p.transfer = 0; p.quiet = 0
+        p.responseLongDelay = 0; p.replayOld = 0; p.connectionReset = 0; p.electionNudge = 0
+        p.diskLoss = 0; p.slowPersist = 0
         return p
     }
 
     /// The default mix.
-    public static var standard: FaultProfile { FaultProfile() }
+    public static var standard: FaultProfile {
+        var p = FaultProfile()
+        p.membershipChange = 0.003
+        p.partitionLength = 20...800
+        return p
+    }
 
     /// More of everything: the profile the soak and the planted-bug hunts use.
     public static var harsh: FaultProfile {
         var p = FaultProfile()
         p.drop = 0.05; p.duplicate = 0.05; p.longDelay = 0.01; p.partition = 0.004
-        p.crash = 0.002; p.crashMidReady = 0.5; p.pause = 0.001; p.membershipChange = 0.002; p.transfer = 0.002
+        p.crash = 0.002; p.crashMidReady = 0.5; p.pause = 0.001; p.membershipChange = 0.006; p.transfer = 0.002
         p.snapshotEvery = 20
+        p.partitionLength = 20...800
+        p.responseLongDelay = 0.03; p.replayOld = 0.02; p.connectionReset = 0.003; p.electionNudge = 0.004
+        p.diskLoss = 0.0004; p.slowPersist = 0.3
         return p
     }
 

@@ -18,7 +18,7 @@ public enum FuzzedSchedule {
         var schedule: [ScheduledFault] = []
         var at = 0
         var rest = bytes.dropFirst(8)
-        let slots = nodes + 1
+        let slots = nodes + Simulation.spares
         while rest.count >= 4 {
             let g = Array(rest.prefix(4))
             rest = rest.dropFirst(4)
@@ -27,7 +27,7 @@ public enum FuzzedSchedule {
             let b = 1 + Int(g[3]) % slots
             let length = 20 + Int(g[3]) * 4
             let fault: Fault
-            switch g[1] % 10 {
+            switch g[1] % 14 {
             case 0: fault = .crash(a, midReady: g[3] & 1 == 1)
             case 1: fault = .restart(a)
             case 2: fault = .pause(a, length: length)
@@ -41,7 +41,11 @@ public enum FuzzedSchedule {
             case 6: fault = a == b ? .heal : .cutLink(a, b, length: length)
             case 7: fault = .heal
             case 8: fault = .membershipChange
-            default: fault = .transfer(to: a)
+            case 9: fault = .transfer(to: a)
+            case 10: fault = a == b ? .replayOldMessage : .resetConnection(a, b, reported: g[3] & 1 == 1)
+            case 11: fault = .nudgeElection(a)
+            case 12: fault = .loseDisk(a)
+            default: fault = .replayOldMessage
             }
             schedule.append(ScheduledFault(at: at, fault: fault))
         }

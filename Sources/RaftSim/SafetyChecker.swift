@@ -33,6 +33,13 @@ struct SafetyChecker {
     private var leaderTails: [NodeSlot: (term: Term, index: LogIndex, entryTerm: Term)] = [:]
     /// Commit never moves back within one incarnation.
     private var commitFloor: [NodeSlot: LogIndex] = [:]
+    /// Every vote granted, by (voter, its disk generation, term).
+    private var votes: [VoteKey: NodeID] = [:]
+    private struct VoteKey: Hashable {
+        var voter: NodeSlot
+        var disk: Int
+        var term: Term
+    }
 
     var leadersElected: Int { leaders.count }
 
@@ -125,6 +132,18 @@ struct SafetyChecker {
         return nil
     }
 
+    /// At most one vote per node per term, across restarts (the vote is durable). A node
+    /// that lost its disk is a new voter identity: it came back only after being removed.
+    mutating func observeVote(by voter: NodeSlot, disk: Int, term: Term, for candidate: NodeID, time: Int) -> Violation? {
+        let key = VoteKey(voter: voter, disk: disk, term: term)
+        if let earlier = votes[key], earlier != candidate {
+            return Violation(property: "One Vote Per Term", time: time,
+                             detail: "node \(voter) voted for \(earlier) and for \(candidate) in term \(term.rawValue)")
+        }
+        votes[key] = candidate
+        return nil
+    }
+
     mutating func forgetIncarnation(_ slot: NodeSlot) {
         commitFloor[slot] = nil
         leaderTails[slot] = nil
@@ -140,7 +159,11 @@ extension SafetyChecker {
         case .appendResponse(let r) where !r.rejected && r.index > storage.latestSnapshot.metadata.index:
             // Indices covered by the stored snapshot are durable by definition.
             let stored = r.index <= storage.lastIndex() ? (try? storage.term(of: r.index)) : nil
-            if stored == nil || stored != node.term(at: r.index) {
+            // With asynchronous persistence the node may meanwhile have accepted a snapshot
+            // that covers the index (its log no longer has it): a committed index is safe.
+            let current = node.term(at: r.index)
+            let coveredBySnapshot = current == nil && r.index <= node.commitIndex && stored != nil
+            if !coveredBySnapshot && (stored == nil || stored != current) {
                 return Violation(property: "Durable Promises", time: time,
                                  detail: "node \(m.from) acknowledged index \(r.index.rawValue) to \(m.to) before storing it (stored last index \(storage.lastIndex().rawValue))")
             }

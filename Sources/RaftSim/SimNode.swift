@@ -5,8 +5,15 @@ import RaftCore
 struct SimNode {
     let slot: NodeSlot
     let config: RaftConfig
-    /// What is durable. A crash loses only what was not handed to it.
-    let storage: MemoryStorage
+    /// What is durable. A crash loses only what was not handed to it; a lost disk loses all.
+    var storage: MemoryStorage
+    /// Counts lost disks: a node with a new disk is a new voter identity (for the vote check).
+    var diskGeneration = 0
+    /// A voter that lost its disk stays down until the cluster removed it; then it starts
+    /// empty, as a new node, and may be added again.
+    var awaitingReplacement = false
+    /// A `Ready` whose write is under way (asynchronous persistence), done at `doneAt`.
+    var persisting: (ready: Ready, doneAt: Int)?
     var raft: RaftNode?
     var kv = KVStore()
     /// The last index applied to `kv`.
@@ -45,11 +52,13 @@ struct SimNode {
         incarnationStart = time
         pausedUntil = nil
         crashAtNextReady = false
+        persisting = nil
         lastRole = .follower
     }
 
     mutating func crash() {
         raft = nil
+        persisting = nil
         pendingWrites = [:]
         pendingReads = [:]
         crashAtNextReady = false

@@ -20,6 +20,31 @@ extension Simulation {
                 leaseHolders.append((n.slot, lease))
             }
         }
+        for n in nodes where !n.isPaused(at: time) {
+            // Event check: a node never believes in a lease that already ran out in real
+            // time (a runtime must deliver missed ticks before anyone reads the lease).
+            if let r = n.raft, let lease = r.leaderLease, lease.expiresAtTick <= n.trueTicks(at: time, every: Self.ticksEvery) {
+                fail(Violation(property: "Stale Lease", time: time,
+                               detail: "node \(n.slot) reports a lease until tick \(lease.expiresAtTick) at true tick \(n.trueTicks(at: time, every: Self.ticksEvery)) (its clock says \(r.localTick))"))
+                return
+            }
+        }
+        for (slot, _) in leaseHolders {
+            // Event check: while a lease runs, no quorum of the holder's voters would vote
+            // for another candidate (the lease never outlives the refusal window).
+            let r = nodes[slot - 1].raft!
+            let voters = r.membership.voters.sorted()
+            let willing = voters.filter { v in
+                let i = Int(v.rawValue) - 1
+                guard v != r.id, nodes.indices.contains(i), let other = nodes[i].raft, !nodes[i].isPaused(at: time) else { return false }
+                return other.grantsVotesNow
+            }
+            if willing.count >= voters.count / 2 + 1 {
+                fail(Violation(property: "Lease Refusal Window", time: time,
+                               detail: "node \(slot) holds a lease of term \(r.currentTerm.rawValue) but voters \(willing.map(\.rawValue)) would already vote for another candidate"))
+                return
+            }
+        }
         if leaseHolders.count > 1 {
             let who = leaseHolders.map { "node \($0.0) (term \($0.1.term.rawValue), until tick \($0.1.expiresAtTick))" }
             fail(Violation(property: "Lease Safety", time: time,

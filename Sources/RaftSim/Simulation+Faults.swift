@@ -66,6 +66,19 @@ extension Simulation {
             apply(.pause(victim, length: random.int(in: p.pauseLength)))
         }
         if random.chance(p.membershipChange) { apply(.membershipChange) }
+        if random.chance(p.replayOld) { apply(.replayOldMessage) }
+        if random.chance(p.connectionReset), let l = leaderSlot {
+            let others = all.filter { $0 != l }
+            apply(.resetConnection(l, random.pick(others), reported: random.chance(0.5)))
+        }
+        if random.chance(p.electionNudge) {
+            let followers = upSlots.filter { $0 != leaderSlot }
+            if !followers.isEmpty { apply(.nudgeElection(random.pick(followers))) }
+        }
+        // Like a crash, a lost disk takes a node down: keep a majority of voters up.
+        if random.chance(p.diskLoss) && nodes.count - upSlots.count < options.nodes / 2 {
+            apply(.loseDisk(random.pick(all)))
+        }
         if random.chance(p.transfer), let l = leaderSlot, let r = nodes[l - 1].raft {
             let others = r.membership.voters.map { Int($0.rawValue) }.filter { $0 != l }.sorted()
             if !others.isEmpty { apply(.transfer(to: random.pick(others))) }
@@ -83,7 +96,7 @@ extension Simulation {
                 crash(s - 1, reason: "between readies")
             }
         case .restart(let s):
-            guard nodes.indices.contains(s - 1), !nodes[s - 1].isUp else { return }
+            guard nodes.indices.contains(s - 1), !nodes[s - 1].isUp, !nodes[s - 1].awaitingReplacement else { return }
             do {
                 try nodes[s - 1].start(at: time)
                 note("restart \(s)")
@@ -112,7 +125,23 @@ extension Simulation {
             if network.isPartitioned { note("heal network") }
             network.heal()
         case .membershipChange:
-            proposeMembershipChange()
+            if !healing { proposeMembershipChange() }
+        case .resetConnection(let a, let b, let reported):
+            let lost = network.reset(a, b)
+            note("connection \(a)-\(b) resets, \(lost) messages lost\(reported ? ", reported" : "")")
+            if reported, nodes.indices.contains(a - 1), nodes[a - 1].isUp {
+                nodes[a - 1].raft!.reportUnreachable(NodeID(UInt64(b)))
+            }
+        case .nudgeElection(let s):
+            guard nodes.indices.contains(s - 1), nodes[s - 1].isUp, !nodes[s - 1].isPaused(at: time) else { return }
+            if (try? nodes[s - 1].raft!.campaign()) != nil {
+                stats.electionNudges += 1
+                note("election timer of \(s) fires")
+            }
+        case .loseDisk(let s):
+            loseDisk(s - 1)
+        case .replayOldMessage:
+            if let m = network.replayOne(now: time, random: &random) { note("replay \(m)") }
         case .transfer(let target):
             guard let l = leaderSlot, target != l else { return }
             do {
@@ -132,14 +161,19 @@ extension Simulation {
     mutating func proposeMembershipChange() {
         guard let l = leaderSlot, var raft = nodes[l - 1].raft else { return }
         let m = raft.membership
-        let outside = nodes.map(\.slot).filter { !m.contains(NodeID(UInt64($0))) }
+        let outside = nodes.filter { !m.contains(NodeID(UInt64($0.slot))) && !$0.awaitingReplacement }.map(\.slot)
         let minVoters = max(3, options.nodes - 1), maxVoters = options.nodes + 1
         let change: ConfigChange
-        if let learner = m.learners.sorted().first {
+        if let gone = nodes.first(where: { $0.awaitingReplacement && m.contains(NodeID(UInt64($0.slot))) }) {
+            // A member that lost its disk is removed first, whatever the count.
+            change = .remove(NodeID(UInt64(gone.slot)))
+        } else if let learner = m.learners.sorted().first, m.voters.count < maxVoters, random.chance(0.6) {
             change = .addVoter(learner)
-        } else if m.voters.count < maxVoters, !outside.isEmpty, m.voters.count == minVoters || random.chance(0.5) {
+        } else if m.voters.count < maxVoters, !outside.isEmpty, m.voters.count <= minVoters || random.chance(0.5) {
             let n = NodeID(UInt64(random.pick(outside)))
-            change = random.chance(0.5) ? .addLearner(n) : .addVoter(n)
+            change = random.chance(0.6) ? .addLearner(n) : .addVoter(n)
+        } else if !m.learners.isEmpty && random.chance(0.5) {
+            change = .remove(random.pick(m.learners.sorted()))
         } else if m.voters.count > minVoters {
             change = .remove(random.pick(m.voters.sorted()))
         } else {
@@ -151,6 +185,47 @@ extension Simulation {
             stats.membershipChanges += 1
             note("leader \(l) proposes \(change)")
         } catch {}
+    }
+
+    /// A node loses its disk (or its storage finds a damaged record, and refuses to start as
+    /// `DiskStorage` does). A node that is not a voter anywhere comes back empty under the
+    /// same id (the leader must notice its log went backwards). A voter must not: it forgot
+    /// its vote and what it acknowledged. It stays down until the cluster removed it, then
+    /// starts empty as a new node that membership changes may add again.
+    mutating func loseDisk(_ i: Int) {
+        let id = NodeID(UInt64(nodes[i].slot))
+        let voterSomewhere = nodes.contains { $0.raft?.membership.voters.contains(id) == true }
+            || nodes[i].storage.latestSnapshot.metadata.membership.voters.contains(id)
+        if nodes[i].isUp {
+            nodes[i].crash()
+            checker.forgetIncarnation(nodes[i].slot)
+        }
+        nodes[i].storage = MemoryStorage()
+        nodes[i].diskGeneration += 1
+        stats.disksLost += 1
+        if voterSomewhere {
+            nodes[i].awaitingReplacement = true
+            note("\(nodes[i].slot) loses its disk; down until the cluster removes it")
+        } else {
+            note("\(nodes[i].slot) loses its disk; restarts empty")
+            agenda.push(.restart(nodes[i].slot), at: time + 1 + random.int(in: 0...50))
+        }
+    }
+
+    /// Removes members that lost their disk and restarts them empty once the removal is
+    /// committed on the leader.
+    mutating func replaceNodesThatLostTheirDisk() {
+        guard nodes.contains(where: \.awaitingReplacement), time % Self.ticksEvery == 0,
+              let l = leaderSlot, let raft = nodes[l - 1].raft else { return }
+        for i in nodes.indices where nodes[i].awaitingReplacement {
+            let id = NodeID(UInt64(nodes[i].slot))
+            if raft.membership.contains(id) {
+                proposeMembershipChange()
+            } else if let committed = raft.membership(atIndex: raft.commitIndex), !committed.contains(id) {
+                nodes[i].awaitingReplacement = false
+                apply(.restart(nodes[i].slot))
+            }
+        }
     }
 
     /// Stops all faults: restart crashed nodes, wake paused ones, heal and calm the network.

@@ -9,6 +9,9 @@ import RaftCore
 /// depends on hash order, so a seed replays bit for bit.
 public struct Simulation {
     public static let ticksEvery = 10
+    /// Nodes beyond the initial voters, outside the cluster at first: membership changes add
+    /// them (several learners at once are possible) and replace voters that lost their disk.
+    public static let spares = 2
 
     public let options: SimulationOptions
     var random: SimRandom
@@ -39,9 +42,12 @@ public struct Simulation {
         let voters = Set((1...options.nodes).map { NodeID(UInt64($0)) })
         // Small append limits split catch-up into many messages (one entry always fits).
         let maxBytes = random.pick([64, 256, 4096, 1 << 20])
-        for slot in 1...(options.nodes + 1) {
+        // Small windows fill up quickly, so lost windows and their recovery are exercised.
+        let maxInflight = random.pick([1, 2, 4, 16, 256])
+        for slot in 1...(options.nodes + Self.spares) {
             var config = RaftConfig(id: NodeID(UInt64(slot)), randomSeed: random.next())
             config.maxBytesPerMessage = maxBytes
+            config.maxInflightMessages = maxInflight
             config.plantedBugs = options.plantedBugs
             let storage = slot <= options.nodes ? MemoryStorage(membership: Membership(voters: voters)) : MemoryStorage()
             var node = SimNode(slot: slot, config: config, storage: storage,
@@ -80,6 +86,8 @@ public struct Simulation {
         stats.messagesSent = network.sent
         stats.messagesDropped = network.dropped
         stats.messagesDuplicated = network.duplicated
+        stats.messagesReplayed = network.replayed
+        stats.connectionResets = network.resets
         stats.leadersElected = checker.leadersElected
         stats.maxCommit = checker.maxApplied.rawValue
         for n in nodes { if let r = n.raft { stats.maxTerm = max(stats.maxTerm, r.currentTerm.rawValue) } }
@@ -89,6 +97,7 @@ public struct Simulation {
     mutating func step() {
         runAgenda()
         if !healing { injectFaults() }
+        replaceNodesThatLostTheirDisk()
         deliverMessages()
         tickNodes()
         if healing { driveProbe() }
@@ -108,6 +117,18 @@ public struct Simulation {
                 network.requeue(m, at: until + random.int(in: 0...2))
                 continue
             }
+            if case .append = m.body, m.term < nodes[i].raft!.currentTerm {
+                // Event check: an append of a lower term than the receiver's must not change
+                // its log (the bug acts here, long before an outcome shows it).
+                let before = (nodes[i].raft!.lastIndex, nodes[i].raft!.lastTerm)
+                nodes[i].raft!.step(m)
+                let after = (nodes[i].raft!.lastIndex, nodes[i].raft!.lastTerm)
+                if before != after {
+                    fail(Violation(property: "Stale Append", time: time,
+                                   detail: "node \(i + 1) at term \(nodes[i].raft!.currentTerm.rawValue) changed its log from an append of term \(m.term.rawValue)"))
+                }
+                continue
+            }
             nodes[i].raft!.step(m)
         }
     }
@@ -116,6 +137,11 @@ public struct Simulation {
         for i in nodes.indices where nodes[i].isUp && !nodes[i].isPaused(at: time) {
             if (time + nodes[i].tickPhase) % Self.ticksEvery == 0 {
                 nodes[i].raft!.tick()
+                if options.plantedBugs.contains(.staleTimeAfterStall) {
+                    // The planted runtime bug delivers the ticks a stall missed only here.
+                    let due = nodes[i].trueTicks(at: time, every: Self.ticksEvery)
+                    while nodes[i].raft!.localTick < due { nodes[i].raft!.tick() }
+                }
             }
         }
     }
@@ -125,6 +151,10 @@ public struct Simulation {
     mutating func resume(_ i: Int) {
         nodes[i].pausedUntil = nil
         guard nodes[i].isUp else { return }
+        if options.plantedBugs.contains(.staleTimeAfterStall) {
+            note("resume \(i + 1) (missed ticks delivered at its next timer)")
+            return
+        }
         let due = nodes[i].trueTicks(at: time, every: Self.ticksEvery)
         while nodes[i].raft!.localTick < due { nodes[i].raft!.tick() }
         note("resume \(i + 1)")

@@ -3,8 +3,8 @@ import RaftCore
 /// Everything that determines a simulation run. Two runs with equal options are identical.
 public struct SimulationOptions: Sendable {
     public var seed: UInt64
-    /// Voters at the start; one more node starts outside the cluster as a spare that
-    /// membership changes can add.
+    /// Voters at the start; `Simulation.spares` more nodes start outside the cluster as
+    /// spares that membership changes can add.
     public var nodes: Int = 3
     /// Time units with faults. Ten units make one Raft tick.
     public var steps: Int = 3_000
@@ -75,6 +75,11 @@ public struct SimulationStats: Hashable, Sendable {
     public var snapshotsInstalled = 0
     public var membershipChanges = 0
     public var transfers = 0
+    public var messagesReplayed = 0
+    public var connectionResets = 0
+    public var electionNudges = 0
+    public var disksLost = 0
+    public var slowPersists = 0
     public var linearizability = "not checked"
 }
 
