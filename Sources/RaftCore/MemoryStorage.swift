@@ -72,6 +72,16 @@ public final class MemoryStorage: RaftStorage {
         compact(through: index)
     }
 
+    /// Makes `snapshot` (of entries this storage holds, taken and made durable elsewhere)
+    /// the latest one and compacts the log up to `tail` entries before its index, so a
+    /// follower a little behind still gets entries rather than the snapshot.
+    public func recordSnapshot(_ snapshot: Snapshot, keepingEntries tail: UInt64) {
+        guard snapshot.metadata.index > latestSnapshot.metadata.index else { return }
+        latestSnapshot = snapshot
+        let index = snapshot.metadata.index
+        if index.rawValue > tail { compact(through: LogIndex(index.rawValue - tail)) }
+    }
+
     /// Drops entries up to and including `index` (never past the snapshot it must be covered
     /// by).
     public func compact(through index: LogIndex) {

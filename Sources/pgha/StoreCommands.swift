@@ -75,7 +75,8 @@ struct StoreRun: AsyncParsableCommand {
         let transport = PeerTransport(
             config: TransportConfig(clusterName: node.cluster, nodeID: node.node, secret: node.secret,
                                     listenHost: node.me.raft.host, listenPort: node.me.raft.port, peers: peers),
-            group: io, logger: logger) { message in
+            group: io, logger: logger,
+            onPeerLost: { peer in runtimeSlot.withLockedValue { $0 }?.reportUnreachable(peer) }) { message in
                 runtimeSlot.withLockedValue { $0 }?.receive(message)
             }
         let runtime = try RaftRuntime(config: node.runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in

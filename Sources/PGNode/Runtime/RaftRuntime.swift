@@ -6,12 +6,22 @@ import RaftCore
 /// persists each `Ready` before sending what depends on it, applies committed entries to the
 /// cluster store, and answers client reads (ReadIndex) and writes (when their entry applies).
 ///
-/// All state lives on one event loop that does nothing else; callers use the async methods
-/// from any thread. Work that arrives in the same loop iteration (messages, proposals) is
-/// handled as one batch, so one fsync covers many writes (group commit). The runtime never
-/// calls into Postgres or HTTP code, so its ticks are not delayed by them; a disk write
-/// delays them by its own latency only. Missed ticks (a stalled loop) are delivered on the
-/// next timer, so the lease never outlives wall-clock time.
+/// All node state lives on one event loop that does nothing else; callers use the async
+/// methods from any thread. Work that arrives while a write is under way is batched into the
+/// next `Ready`, so one fsync covers many writes (group commit).
+///
+/// Guarantees that the lease (and the Postgres fence on it) rely on:
+/// - **Heartbeats are never late because of the disk.** Persistence runs on a writer thread
+///   of its own (`LogWriter`); while a write is under way the loop keeps ticking and stepping
+///   and sends what may go early (heartbeats, appends) at once. A slow fsync delays commits
+///   and acknowledgements, not the lease.
+/// - **The node never sees stale time.** Every task that steps the node or reads its state
+///   first delivers the ticks that elapsed on the monotonic clock (a stall, a late timer),
+///   so nothing is judged by the time from before a stall.
+/// - **The lease has a monotonic deadline.** `leaderLease()` returns the instant the lease
+///   lapses, computed from the tick at which the quorum-acknowledged round was sent (never
+///   later than the real send), for a consumer to check against `NIODeadline.now()`.
+/// The runtime never calls into Postgres or HTTP code.
 public final class RaftRuntime: Sendable {
     public let id: NodeID
     public let config: RuntimeConfig
@@ -19,6 +29,7 @@ public final class RaftRuntime: Sendable {
     private let box: NIOLoopBoundBox<RuntimeState>
     private let logger: Logger
     private let transmit: @Sendable (Message) -> Void
+    private let writer: LogWriter
 
     /// Creates the runtime over `storage` (bootstrapping it with
     /// `config.bootstrapMembership` if it is empty). `transmit` sends a message to a peer; it
@@ -36,7 +47,9 @@ public final class RaftRuntime: Sendable {
             try storage.persist(Ready(snapshot: Snapshot(metadata: SnapshotMetadata(
                 index: .zero, term: .zero, membership: config.bootstrapMembership))))
         }
-        let state = try RuntimeState(config: config, storage: storage)
+        let writer = try LogWriter(durable: storage, snapshotTail: config.snapshotTail)
+        self.writer = writer
+        let state = try RuntimeState(config: config, storage: writer.view)
         box = NIOLoopBoundBox.makeBoxSendingValue(state, eventLoop: loop)
     }
 
@@ -56,9 +69,11 @@ public final class RaftRuntime: Sendable {
         }.get()
     }
 
-    /// Stops ticking and fails every pending request with `StoreError.stopped`.
+    /// Stops ticking and fails every pending request with `StoreError.stopped`; returns once
+    /// the writes already under way are durable.
     public func shutdown() async {
         try? await loop.submit { self.stop(reason: "shutdown") }.get()
+        await writer.shutdown()
     }
 
     // MARK: Input
@@ -68,7 +83,20 @@ public final class RaftRuntime: Sendable {
         loop.execute {
             let s = self.box.value
             guard !s.stopped else { return }
+            self.catchUpTicks()
             s.raft.step(message)
+            self.scheduleDrain()
+        }
+    }
+
+    /// Tells the node that the connection to `peer` was lost (everything in flight on it is
+    /// gone): the leader stops streaming to it and probes it again. Never blocks.
+    public func reportUnreachable(_ peer: NodeID) {
+        loop.execute {
+            let s = self.box.value
+            guard !s.stopped else { return }
+            self.catchUpTicks()
+            s.raft.reportUnreachable(peer)
             self.scheduleDrain()
         }
     }
@@ -101,12 +129,31 @@ public final class RaftRuntime: Sendable {
 
     /// The node's Raft status.
     public func status() async -> RaftStatus? {
-        try? await loop.submit { self.box.value.raft.status }.get()
+        try? await loop.submit {
+            self.catchUpTicks()
+            return self.box.value.raft.status
+        }.get()
     }
 
-    /// Whether this node is leader with a valid lease right now.
-    public func leaderLease() async -> LeaderLease? {
-        try? await loop.submit { self.box.value.raft.leaderLease }.get()
+    /// The lease this node holds as leader right now, with the monotonic instant at which it
+    /// lapses; nil if it is not leader or holds no lease. Missed ticks are delivered first,
+    /// so a stalled loop never reports a lease that already ran out. Check
+    /// `HeldLease.isValid()` against the clock at the moment of use: the answer ages.
+    public func leaderLease() async -> HeldLease? {
+        try? await loop.submit { () -> HeldLease? in
+            self.catchUpTicks()
+            let s = self.box.value
+            guard let lease = s.raft.leaderLease else { return nil }
+            return HeldLease(term: lease.term, deadline: self.instant(ofTick: lease.expiresAtTick))
+        }.get()
+    }
+
+    /// The monotonic instant of local tick `tick` (tick k falls at start + k intervals).
+    private func instant(ofTick tick: UInt64) -> NIODeadline {
+        let s = box.value
+        let interval = Int64(config.tickInterval.nanoseconds)
+        let delta = Int64(bitPattern: tick &- s.raft.localTick)
+        return s.lastTick + .nanoseconds(delta &* interval)
     }
 
     /// Hands leadership to `target`.
@@ -115,6 +162,7 @@ public final class RaftRuntime: Sendable {
         let failure: StoreError?
         do {
             failure = try await loop.submit { () -> StoreError? in
+                self.catchUpTicks()
                 let s = self.box.value
                 do { try s.raft.transferLeadership(to: target) } catch let e as ProposalError {
                     return StoreError(e)
@@ -135,6 +183,7 @@ public final class RaftRuntime: Sendable {
     public func changeMembership(_ change: ConfigChange) async throws(StoreError) {
         do {
             try await loop.flatSubmit { () -> EventLoopFuture<Void> in
+                self.catchUpTicks()
                 let s = self.box.value
                 do { try s.raft.proposeConfigChange(change) } catch let e as ProposalError {
                     return self.loop.makeFailedFuture(StoreError(e))
@@ -160,6 +209,7 @@ public final class RaftRuntime: Sendable {
             result = try await loop.flatSubmit { () -> EventLoopFuture<StoreResult> in
                 let s = self.box.value
                 guard !s.stopped else { return self.loop.makeFailedFuture(StoreError.stopped) }
+                self.catchUpTicks()
                 let requestID = s.nextRequestID()
                 do {
                     try s.raft.propose(StoreCommand(requestID: requestID, operation: op).encoded())
@@ -187,6 +237,7 @@ public final class RaftRuntime: Sendable {
             return try await loop.flatSubmit { () -> EventLoopFuture<T> in
                 let s = self.box.value
                 guard !s.stopped else { return self.loop.makeFailedFuture(StoreError.stopped) }
+                self.catchUpTicks()
                 guard linearizable else { return self.loop.makeSucceededFuture(body(s.store)) }
                 let requestID = s.nextRequestID()
                 do { try s.raft.readIndex(requestID: requestID) } catch let e as ProposalError {
@@ -238,60 +289,105 @@ public final class RaftRuntime: Sendable {
     }
 
     private func onTimer() {
+        guard !box.value.stopped else { return }
+        catchUpTicks()
+        processReady()
+    }
+
+    /// Delivers every tick that has elapsed on the monotonic clock since the last one
+    /// delivered. Called first by every task that steps the node or reads it: NIO may run a
+    /// queued task before an overdue timer, and after a stall that task must not see the
+    /// time from before it.
+    private func catchUpTicks() {
         let s = box.value
-        guard !s.stopped else { return }
-        let interval = Int64(config.tickInterval.nanoseconds)
-        let now = NIODeadline.now()
-        var due = (now.uptimeNanoseconds &- s.lastTick.uptimeNanoseconds) / UInt64(interval)
-        if due == 0 { due = 1 }
+        let interval = UInt64(config.tickInterval.nanoseconds)
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard now > s.lastTick.uptimeNanoseconds else { return }
+        let due = (now - s.lastTick.uptimeNanoseconds) / interval
+        guard due > 0 else { return }
         if due > 1 {
             logger.debug("delivering missed ticks", metadata: ["raft.ticks": "\(due)"])
         }
         for _ in 0..<due { s.raft.tick() }
-        s.lastTick = s.lastTick + .nanoseconds(interval * Int64(due))
-        processReady()
+        s.lastTick = s.lastTick + .nanoseconds(Int64(interval * due))
     }
 
+    /// Collects Readies and hands their writes to the writer thread, one at a time. While a
+    /// write is under way, sends what may go early (heartbeats, appends) straight away.
     private func processReady() {
         let s = box.value
+        if s.writeInFlight {
+            for m in s.raft.takeMessagesToSendNow() { transmit(m) }
+            return
+        }
         while !s.stopped && s.raft.hasReady {
             let rd = s.raft.ready()
             for m in rd.messages { transmit(m) }
-            do {
-                try s.storage.persist(rd)
-            } catch {
-                logger.critical("raft storage failed; stopping this node", metadata: ["error": "\(error)"])
-                stop(reason: "storage failure: \(error)")
-                return
+            if rd.snapshot == nil && rd.entries.isEmpty && rd.hardState == nil {
+                finish(rd)
+                continue
             }
-            for m in rd.messagesAfterPersist { transmit(m) }
-            if let snap = rd.snapshot {
-                do {
-                    s.store = try KeyValueStore(snapshot: snap.data)
-                } catch {
-                    logger.critical("snapshot from leader is unreadable; stopping", metadata: ["error": "\(error)"])
-                    stop(reason: "bad snapshot")
+            s.writeInFlight = true
+            let started = NIODeadline.now()
+            writer.persist(rd, on: loop).whenComplete { result in
+                let s = self.box.value
+                s.writeInFlight = false
+                s.lastWriteNanoseconds = (NIODeadline.now() - started).nanoseconds
+                guard !s.stopped else { return }
+                if case .failure(let error) = result {
+                    self.logger.critical("raft storage failed; stopping this node", metadata: ["error": "\(error)"])
+                    self.stop(reason: "storage failure: \(error)")
                     return
                 }
-                s.applied = snap.metadata.index
+                self.catchUpTicks()
+                self.finish(rd)
+                self.processReady()
             }
-            for e in rd.committedEntries { apply(e) }
-            for r in rd.readStates {
-                if let p = s.pendingReads[r.requestID] { s.pendingReads[r.requestID] = (p.promise, r.index) }
-            }
-            if let soft = rd.softState {
-                logger.info("raft role changed", metadata: [
-                    "raft.node": "\(id)", "raft.role": "\(soft.role)", "raft.leader": "\(soft.leader.map { "\($0)" } ?? "-")",
-                    "raft.term": "\(s.raft.currentTerm.rawValue)"])
-                if soft.role != .leader {
-                    for (_, p) in s.pendingReads { p.promise.fail(StoreError.notLeader(leader: soft.leader)) }
-                    s.pendingReads = [:]
-                }
-            }
-            s.raft.advance(rd)
-            serveReads()
-            maybeSnapshot()
+            return
         }
+    }
+
+    /// Everything after a `Ready`'s write is durable: the messages that waited for it, the
+    /// snapshot and committed entries, the reads, then `advance`.
+    private func finish(_ rd: Ready) {
+        let s = box.value
+        let counters = s.raft.counters
+        for m in s.raft.messagesAfterPersisting(rd) { transmit(m) }
+        if let snap = rd.snapshot {
+            do {
+                s.store = try KeyValueStore(snapshot: snap.data)
+            } catch {
+                logger.critical("snapshot from leader is unreadable; stopping", metadata: ["error": "\(error)"])
+                stop(reason: "bad snapshot")
+                return
+            }
+            s.applied = snap.metadata.index
+        }
+        for e in rd.committedEntries { apply(e) }
+        for r in rd.readStates {
+            if let p = s.pendingReads[r.requestID] { s.pendingReads[r.requestID] = (p.promise, r.index) }
+        }
+        if let soft = rd.softState {
+            logger.info("raft role changed", metadata: [
+                "raft.node": "\(id)", "raft.role": "\(soft.role)", "raft.leader": "\(soft.leader.map { "\($0)" } ?? "-")",
+                "raft.term": "\(s.raft.currentTerm.rawValue)"])
+            if soft.role != .leader {
+                for (_, p) in s.pendingReads { p.promise.fail(StoreError.notLeader(leader: soft.leader)) }
+                s.pendingReads = [:]
+            }
+        }
+        s.raft.advance(rd)
+        if let failure = s.raft.storageFailure {
+            logger.critical("raft storage lost entries it had stored; stopping this node", metadata: ["error": "\(failure)"])
+            stop(reason: "storage failure: \(failure)")
+            return
+        }
+        if s.raft.counters.followerLogRegressions > counters.followerLogRegressions {
+            logger.warning("a follower's log ends below what it acknowledged (lost or restored data, or a stale answer); probing it again",
+                           metadata: ["raft.regressions": "\(s.raft.counters.followerLogRegressions)"])
+        }
+        serveReads()
+        maybeSnapshot()
     }
 
     private func apply(_ e: Entry) {
@@ -330,14 +426,19 @@ public final class RaftRuntime: Sendable {
 
     private func maybeSnapshot() {
         let s = box.value
-        let snapIndex = s.storage.latestSnapshot.metadata.index
-        guard s.applied.rawValue >= snapIndex.rawValue + config.snapshotEvery,
+        guard !s.snapshotInFlight, s.applied.rawValue >= writer.snapshotIndex.rawValue + config.snapshotEvery,
               let membership = s.raft.membership(atIndex: s.applied) else { return }
-        do {
-            try s.storage.createSnapshot(at: s.applied, membership: membership, data: s.store.snapshot())
-            logger.info("snapshot taken", metadata: ["raft.index": "\(s.applied.rawValue)", "store.keys": "\(s.store.count)"])
-        } catch {
-            logger.error("snapshot failed; the log keeps growing until one succeeds", metadata: ["error": "\(error)"])
+        s.snapshotInFlight = true
+        let index = s.applied
+        let keys = s.store.count
+        writer.createSnapshot(at: index, membership: membership, data: s.store.snapshot(), on: loop).whenComplete { result in
+            self.box.value.snapshotInFlight = false
+            switch result {
+            case .success:
+                self.logger.info("snapshot taken", metadata: ["raft.index": "\(index.rawValue)", "store.keys": "\(keys)"])
+            case .failure(let error):
+                self.logger.error("snapshot failed; the log keeps growing until one succeeds", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -359,7 +460,6 @@ public final class RaftRuntime: Sendable {
 /// Everything the runtime owns; touched only on its event loop.
 final class RuntimeState {
     var raft: RaftNode
-    let storage: any DurableRaftStorage
     var store: KeyValueStore
     var applied: LogIndex
     var pendingWrites: [UInt64: EventLoopPromise<StoreResult>] = [:]
@@ -369,23 +469,28 @@ final class RuntimeState {
     var lastTick: NIODeadline = .now()
     var drainScheduled = false
     var stopped = false
+    /// A `Ready`'s write is under way on the writer thread.
+    var writeInFlight = false
+    var snapshotInFlight = false
+    /// How long the last write took, for status and benchmarks.
+    var lastWriteNanoseconds: Int64 = 0
     private var requestCounter: UInt64 = 0
     private let requestPrefix: UInt64
 
-    init(config: RuntimeConfig, storage: any DurableRaftStorage) throws {
-        self.storage = storage
+    init(config: RuntimeConfig, storage: MemoryStorage) throws {
         raft = try RaftNode(config: config.raft, storage: storage)
         let snap = storage.latestSnapshot
         store = try KeyValueStore(snapshot: snap.data)
         applied = snap.metadata.index
-        // Request ids: 16 bits of node id, 16 random bits per process start, 32-bit counter,
-        // so an entry proposed by another node or an earlier incarnation never matches.
-        requestPrefix = (config.raft.id.rawValue & 0xFFFF) << 48 | (UInt64.random(in: 0...0xFFFF) << 32)
+        // Request ids are random 64-bit values per process start, then counted up: a reply
+        // could be matched to the wrong request only if another node's or an earlier
+        // incarnation's sequence overlapped ours, about 2^-64 per proposal in flight.
+        requestPrefix = UInt64.random(in: 0...UInt64.max)
     }
 
     func nextRequestID() -> UInt64 {
-        requestCounter = (requestCounter + 1) & 0xFFFF_FFFF
-        return requestPrefix | requestCounter
+        requestCounter &+= 1
+        return requestPrefix &+ requestCounter
     }
 }
 

@@ -29,6 +29,7 @@ final class PeerConnection: Sendable {
     private let counters: TransportCounterBox
     private let logger: Logger
     private let onMessage: @Sendable (Message) -> Void
+    private let onPeerLost: @Sendable (NodeID) -> Void
     private let state: NIOLockedValueBox<State>
 
     private enum Phase {
@@ -57,7 +58,9 @@ final class PeerConnection: Sendable {
     }
 
     init(peerID: NodeID, address: PeerAddress, eventLoop: any EventLoop, config: TransportConfig,
-         counters: TransportCounterBox, logger: Logger, onMessage: @escaping @Sendable (Message) -> Void) {
+         counters: TransportCounterBox, logger: Logger, onPeerLost: @escaping @Sendable (NodeID) -> Void = { _ in },
+         onMessage: @escaping @Sendable (Message) -> Void) {
+        self.onPeerLost = onPeerLost
         self.peerID = peerID
         self.eventLoop = eventLoop
         self.config = config
@@ -293,6 +296,7 @@ final class PeerConnection: Sendable {
         guard let outcome, outcome.wasReady else { return }
         counters.update { $0.outboundDisconnects += 1 }
         logger.info("lost connection to peer; reconnecting", metadata: ["peer.address": "\(outcome.address)"])
+        onPeerLost(peerID)
     }
 
     /// Schedules the next connect after the current backoff (with jitter) and doubles it.

@@ -32,6 +32,7 @@ import RaftCore
 public final class PeerTransport: Sendable {
     /// This node's id.
     public let nodeID: NodeID
+    private let onPeerLost: @Sendable (NodeID) -> Void
     private let config: TransportConfig
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -63,8 +64,13 @@ public final class PeerTransport: Sendable {
     ///
     /// - Parameter onMessage: called on an event-loop thread for every accepted message; must
     ///   not block (see the type's guarantees).
+    /// - Parameter onPeerLost: called (on an event-loop thread, must not block) when an
+    ///   authenticated connection to a peer closes: what was in flight on it is lost, and the
+    ///   Raft node should stop streaming to that peer (`RaftRuntime.reportUnreachable`).
     public init(config: TransportConfig, group: any EventLoopGroup, logger: Logger,
+                onPeerLost: @escaping @Sendable (NodeID) -> Void = { _ in },
                 onMessage: @escaping @Sendable (Message) -> Void) {
+        self.onPeerLost = onPeerLost
         self.nodeID = config.nodeID
         self.config = config
         self.group = group
@@ -77,7 +83,8 @@ public final class PeerTransport: Sendable {
         var state = State(peers: peers)
         for (id, address) in peers {
             state.connections[id] = Self.makeConnection(to: id, at: address, config: config, group: group,
-                                                        counters: counterBox, logger: logger, onMessage: onMessage)
+                                                        counters: counterBox, logger: logger, onPeerLost: onPeerLost,
+                                                        onMessage: onMessage)
         }
         self.state = NIOLockedValueBox(state)
     }
@@ -270,14 +277,15 @@ public final class PeerTransport: Sendable {
 
     private func makeConnection(to peer: NodeID, at address: PeerAddress) -> PeerConnection {
         Self.makeConnection(to: peer, at: address, config: config, group: group, counters: counterBox,
-                            logger: logger, onMessage: onMessage)
+                            logger: logger, onPeerLost: onPeerLost, onMessage: onMessage)
     }
 
     private static func makeConnection(to peer: NodeID, at address: PeerAddress, config: TransportConfig,
                                        group: any EventLoopGroup, counters: TransportCounterBox, logger: Logger,
+                                       onPeerLost: @escaping @Sendable (NodeID) -> Void,
                                        onMessage: @escaping @Sendable (Message) -> Void) -> PeerConnection {
         PeerConnection(peerID: peer, address: address, eventLoop: group.next(), config: config,
-                       counters: counters, logger: logger, onMessage: onMessage)
+                       counters: counters, logger: logger, onPeerLost: onPeerLost, onMessage: onMessage)
     }
 
     /// Sets up an accepted channel (on its event loop): registers it for shutdown and installs

@@ -12,7 +12,7 @@ final class RuntimeCluster: Sendable {
     let runtimes: [RaftRuntime]
     let down: NIOLockedValueBox<Set<NodeID>>
 
-    init(size: Int = 3) throws {
+    init(size: Int = 3, storage: (Int) -> any DurableRaftStorage = { _ in MemoryStorage() }) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: size)
         let membership = Membership(voters: Set((1...size).map { NodeID(UInt64($0)) }))
         let down = NIOLockedValueBox<Set<NodeID>>([])
@@ -28,7 +28,7 @@ final class RuntimeCluster: Sendable {
             config.snapshotEvery = 50
             var logger = Logger(label: "test.n\(i)")
             logger.logLevel = .warning
-            let rt = try RaftRuntime(config: config, storage: MemoryStorage(), loop: group.next(), logger: logger) { m in
+            let rt = try RaftRuntime(config: config, storage: storage(i), loop: group.next(), logger: logger) { m in
                 guard !down.withLockedValue({ $0.contains(m.to) || $0.contains(m.from) }) else { return }
                 registry.withLockedValue { $0[m.to] }?.receive(m)
             }
