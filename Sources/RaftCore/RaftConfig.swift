@@ -31,6 +31,11 @@ public struct RaftConfig: Sendable {
     /// Whether this node may start an election. A node that may not still votes and
     /// replicates (its Postgres is unhealthy, or it is tagged `nofailover`).
     public var mayCampaign: Bool = true
+    /// This node lost its durable state (vote and log: an emptied or damaged data directory)
+    /// and rejoins under its old id after the cluster removed it: it refuses every vote
+    /// until a leader has given it a log that holds a membership. Without this a node that
+    /// forgot what it promised could vote twice in a term or help a stale node win.
+    public var rejoinAfterDataLoss: Bool = false
     /// Seed for the randomized election timeout; give every node a different one.
     public var randomSeed: UInt64
     /// Deliberate defects for the simulator; empty in production.

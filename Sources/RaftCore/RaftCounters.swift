@@ -11,6 +11,9 @@ public struct RaftCounters: Hashable, Sendable {
     /// Vote requests ignored because a leader was heard from recently or the node restarted
     /// recently (lease protection).
     public var votesRefusedInLease = 0
+    /// Vote requests refused because this node rejoins after losing its data and has not yet
+    /// been given a log with a membership.
+    public var votesRefusedWithoutMembership = 0
     /// Messages the node's role does not handle (for example an append to a leader of the
     /// same term).
     public var droppedUnexpected = 0

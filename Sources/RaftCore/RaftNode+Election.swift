@@ -83,9 +83,17 @@ extension RaftNode {
     }
 
     mutating func handleVoteRequest(_ m: Message, _ r: VoteRequest, isPreVote: Bool) {
-        let canVote = vote == m.from
+        // A node that lost its durable state and came back empty has no log to judge a
+        // candidate by and has forgotten its votes: voting then could hand a removed node
+        // with a stale membership its majority (the simulator found exactly that). It votes
+        // again only once a leader gave it a log with a membership (after it was re-added).
+        // A new node votes with its empty log, which is accurate (thesis §4.1: its vote may
+        // be needed before it has the entry that makes it a voter).
+        let knowsCluster = !config.rejoinAfterDataLoss || !tracker.membership.voters.isEmpty
+        let canVote = knowsCluster && (vote == m.from
             || (vote == nil && leader == nil)
-            || (isPreVote && m.term > term)
+            || (isPreVote && m.term > term))
+        if !knowsCluster { counters.votesRefusedWithoutMembership += 1 }
         let upToDate = config.plantedBugs.contains(.voteWithoutLogCheck)
             || log.isUpToDate(lastIndex: r.lastLogIndex, lastTerm: r.lastLogTerm)
         if canVote && upToDate {

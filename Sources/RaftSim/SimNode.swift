@@ -4,7 +4,7 @@ import RaftCore
 /// the key-value state machine and the client requests it is serving.
 struct SimNode {
     let slot: NodeSlot
-    let config: RaftConfig
+    var config: RaftConfig
     /// What is durable. A crash loses only what was not handed to it; a lost disk loses all.
     var storage: MemoryStorage
     /// Counts lost disks: a node with a new disk is a new voter identity (for the vote check).

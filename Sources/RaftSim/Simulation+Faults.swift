@@ -77,7 +77,14 @@ extension Simulation {
         }
         // Like a crash, a lost disk takes a node down: keep a majority of voters up.
         if random.chance(p.diskLoss) && nodes.count - upSlots.count < options.nodes / 2 {
-            apply(.loseDisk(random.pick(all)))
+            let victim = random.pick(all)
+            // A voter is replaced through membership, which needs a working majority of the
+            // rest: at least three voters, and one replacement at a time.
+            let voters = leaderSlot.flatMap { nodes[$0 - 1].raft?.membership.voters } ?? []
+            let isVoter = nodes.contains { $0.raft?.membership.voters.contains(NodeID(UInt64(victim))) == true }
+            if !isVoter || (voters.count >= 3 && !nodes.contains(where: \.awaitingReplacement)) {
+                apply(.loseDisk(victim))
+            }
         }
         if random.chance(p.transfer), let l = leaderSlot, let r = nodes[l - 1].raft {
             let others = r.membership.voters.map { Int($0.rawValue) }.filter { $0 != l }.sorted()
@@ -202,6 +209,7 @@ extension Simulation {
         }
         nodes[i].storage = MemoryStorage()
         nodes[i].diskGeneration += 1
+        nodes[i].config.rejoinAfterDataLoss = true
         stats.disksLost += 1
         if voterSomewhere {
             nodes[i].awaitingReplacement = true
