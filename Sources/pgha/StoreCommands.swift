@@ -80,7 +80,9 @@ struct StoreRun: AsyncParsableCommand {
                 runtimeSlot.withLockedValue { $0 }?.receive(message)
             }
         let runtime = try RaftRuntime(config: node.runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in
-            transport.send(m)
+            if !transport.send(m), case .installSnapshot = m.body {
+                runtimeSlot.withLockedValue { $0 }?.reportSnapshotFailed(to: m.to)
+            }
         }
         runtimeSlot.withLockedValue { $0 = runtime }
         try await transport.start()

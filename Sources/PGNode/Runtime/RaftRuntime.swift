@@ -127,6 +127,17 @@ public final class RaftRuntime: Sendable {
         try await read(linearizable: linearizable) { ($0.revision, $0.list(prefix: prefix)) }
     }
 
+    /// Tells the leader that a snapshot for `peer` could not be sent (the transport dropped
+    /// it): it waits for the next heartbeat answer and tries again. Never blocks.
+    public func reportSnapshotFailed(to peer: NodeID) {
+        loop.execute {
+            let s = self.box.value
+            guard !s.stopped else { return }
+            s.raft.reportSnapshot(to: peer, succeeded: false)
+            self.scheduleDrain()
+        }
+    }
+
     /// The node's Raft status.
     public func status() async -> RaftStatus? {
         try? await loop.submit {

@@ -23,9 +23,12 @@ final class MessageReceiveHandler: ChannelInboundHandler {
     private var peerAddress = "?"
     private var loggedMisaddressed = false
     private var closing = false
+    private var chunks: MessageChunks.Assembler
 
-    init(localID: NodeID, counters: TransportCounterBox, logger: Logger, onMessage: @escaping @Sendable (Message) -> Void) {
+    init(localID: NodeID, maxMessageSize: Int = TransportConfig.defaultMaxMessageSize, counters: TransportCounterBox,
+         logger: Logger, onMessage: @escaping @Sendable (Message) -> Void) {
         self.localID = localID
+        self.chunks = MessageChunks.Assembler(maxMessageSize: maxMessageSize)
         self.counters = counters
         self.logger = logger
         self.onMessage = onMessage
@@ -56,18 +59,39 @@ final class MessageReceiveHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        var encoded = Array(payload.readableBytesView)
+        if encoded.first == MessageChunks.frameType {
+            do {
+                switch try chunks.add(encoded) {
+                case .incomplete:
+                    return
+                case .discarded:
+                    counters.update { $0.chunkedMessagesDiscarded += 1 }
+                    return
+                case .complete(let whole):
+                    encoded = whole
+                }
+            } catch {
+                closing = true
+                counters.update { $0.malformedFrames += 1 }
+                logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame",
+                                        detail: "bad chunk of a large message: \(error)")
+                context.close(promise: nil)
+                return
+            }
+        }
         let message: Message
         do {
-            message = try WireCodec.decode(Array(payload.readableBytesView))
+            message = try WireCodec.decode(encoded)
         } catch {
             closing = true
             counters.update { $0.malformedFrames += 1 }
             logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame",
-                                    detail: "undecodable Raft message (\(payload.readableBytes) bytes): \(error)")
+                                    detail: "undecodable Raft message (\(encoded.count) bytes): \(error)")
             context.close(promise: nil)
             return
         }
-        let size = payload.readableBytes + WireCodec.frameHeaderSize
+        let size = encoded.count + WireCodec.frameHeaderSize
         guard message.from == peer, message.to == localID else {
             counters.update {
                 $0.messagesReceived += 1

@@ -81,9 +81,17 @@ final class PeerConnection: Sendable {
 
     /// Queues one framed message (length header included), or drops and counts it if the
     /// queue is full or the connection stopped.
-    func enqueue(_ frame: ByteBuffer) {
+    @discardableResult
+    func enqueue(_ frame: ByteBuffer) -> Bool {
+        enqueue(frames: [frame])
+    }
+
+    /// Queues the frames of one message together (all or none: the chunks of a large
+    /// message), or drops and counts it as one message.
+    @discardableResult
+    func enqueue(frames: [ByteBuffer]) -> Bool {
         enum Outcome { case queued(drain: Bool), dropped(firstDrop: Bool), stopped }
-        let size = frame.readableBytes
+        let size = frames.reduce(0) { $0 + $1.readableBytes }
         let limits = (messages: config.maxQueuedMessagesPerPeer, bytes: config.maxQueuedBytesPerPeer)
         let outcome: Outcome = state.withLockedValue { s in
             if case .stopped = s.phase { return .stopped }
@@ -92,7 +100,7 @@ final class PeerConnection: Sendable {
                 s.dropping = true
                 return .dropped(firstDrop: first)
             }
-            s.queue.append(frame)
+            s.queue.append(contentsOf: frames)
             s.queuedBytes += size
             if case .ready = s.phase, !s.drainScheduled {
                 s.drainScheduled = true
@@ -103,6 +111,7 @@ final class PeerConnection: Sendable {
         switch outcome {
         case .queued(let drain):
             if drain { eventLoop.execute { self.drain() } }
+            return true
         case .dropped(let first):
             counters.update { $0.messagesDroppedQueueFull += 1 }
             if first {
@@ -111,8 +120,10 @@ final class PeerConnection: Sendable {
                     "queue.limit.messages": "\(limits.messages)", "queue.limit.bytes": "\(limits.bytes)",
                 ])
             }
+            return false
         case .stopped:
             counters.update { $0.messagesDroppedStopped += 1 }
+            return false
         }
     }
 
@@ -203,6 +214,7 @@ final class PeerConnection: Sendable {
             clusterName: config.clusterName, localID: config.nodeID, secret: config.secret,
             knownPeers: [peerID], acceptClients: false, expectedPeer: peerID)
         let (maxFrameSize, handshakeTimeout) = (config.maxFrameSize, TimeAmount(config.handshakeTimeout))
+        let maxMessageSize = config.maxMessageSize
         let (counters, logger, onMessage) = (self.counters, self.logger, self.onMessage)
         ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(config.connectTimeout))
@@ -216,7 +228,7 @@ final class PeerConnection: Sendable {
                         },
                         onWritable: { self.scheduleDrain() })
                     try TransportPipeline.install(
-                        on: channel, handshake: handshake, maxFrameSize: maxFrameSize,
+                        on: channel, handshake: handshake, maxFrameSize: maxFrameSize, maxMessageSize: maxMessageSize,
                         handshakeTimeout: handshakeTimeout, counters: counters, logger: logger,
                         extra: events, onMessage: onMessage)
                 }

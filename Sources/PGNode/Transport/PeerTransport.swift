@@ -33,6 +33,7 @@ public final class PeerTransport: Sendable {
     /// This node's id.
     public let nodeID: NodeID
     private let onPeerLost: @Sendable (NodeID) -> Void
+    private let nextChunkedMessageID = NIOLockedValueBox<UInt64>(0)
     private let config: TransportConfig
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -150,9 +151,11 @@ public final class PeerTransport: Sendable {
 
     /// Sends `message` to the peer `message.to`. Never blocks and may be called from any
     /// thread; the write happens on the connection's event loop. The message is encoded and
-    /// queued (or dropped and counted: unknown peer, larger than `maxFrameSize`, queue full,
-    /// transport shut down). Delivery is best effort.
-    public func send(_ message: Message) {
+    /// queued — as a run of chunk frames if it is larger than `maxFrameSize` — or dropped and
+    /// counted (unknown peer, larger than `maxMessageSize`, queue full, transport shut down);
+    /// returns whether it was queued. Delivery is best effort.
+    @discardableResult
+    public func send(_ message: Message) -> Bool {
         enum Route { case connection(PeerConnection), unknown, stopped }
         let route: Route = state.withLockedValue { s in
             if case .stopped = s.phase { return .stopped }
@@ -166,21 +169,30 @@ public final class PeerTransport: Sendable {
         case .unknown:
             counterBox.update { $0.messagesDroppedUnknownPeer += 1 }
             logger.debug("dropping message to a node that is not a peer", metadata: ["message.to": "\(message.to.rawValue)"])
-            return
+            return false
         case .stopped:
             counterBox.update { $0.messagesDroppedStopped += 1 }
-            return
+            return false
         }
         let frame = WireCodec.frame(message)
-        guard frame.count - WireCodec.frameHeaderSize <= config.maxFrameSize else {
-            counterBox.update { $0.messagesDroppedTooLarge += 1 }
-            logger.warning("dropping message larger than maxFrameSize", metadata: [
-                "peer.node": "\(message.to.rawValue)", "message.kind": "\(message.body.kind)",
-                "message.bytes": "\(frame.count - WireCodec.frameHeaderSize)", "limit": "\(config.maxFrameSize)",
-            ])
-            return
+        let size = frame.count - WireCodec.frameHeaderSize
+        if size <= config.maxFrameSize {
+            return connection.enqueue(ByteBuffer(bytes: frame))
         }
-        connection.enqueue(ByteBuffer(bytes: frame))
+        guard size <= config.maxMessageSize else {
+            counterBox.update { $0.messagesDroppedTooLarge += 1 }
+            logger.warning("dropping message larger than maxMessageSize", metadata: [
+                "peer.node": "\(message.to.rawValue)", "message.kind": "\(message.body.kind)",
+                "message.bytes": "\(size)", "limit": "\(config.maxMessageSize)",
+            ])
+            return false
+        }
+        // Too big for one frame (a large snapshot): a run of chunk frames, queued together.
+        let id = nextChunkedMessageID.withLockedValue { $0 &+= 1; return $0 }
+        let frames = MessageChunks.frames(for: Array(frame[WireCodec.frameHeaderSize...]), messageID: id,
+                                          maxPayload: config.maxFrameSize)
+        counterBox.update { $0.messagesChunked += 1 }
+        return connection.enqueue(frames: frames)
     }
 
     /// Replaces the peer table. New peers get a connection (started if the transport runs);
@@ -312,7 +324,7 @@ public final class PeerTransport: Sendable {
             self.inboundAuthenticated(channel, peer: peer)
         })
         try TransportPipeline.install(
-            on: channel, handshake: handshake, maxFrameSize: config.maxFrameSize,
+            on: channel, handshake: handshake, maxFrameSize: config.maxFrameSize, maxMessageSize: config.maxMessageSize,
             handshakeTimeout: TimeAmount(config.handshakeTimeout), counters: counterBox, logger: logger,
             extra: events, onMessage: onMessage)
     }

@@ -46,6 +46,11 @@ public struct TransportConfig: Sendable {
     /// The largest frame payload accepted or sent, in bytes (default 16 MiB). A larger
     /// incoming frame closes the connection; a larger outgoing message is dropped and counted.
     public var maxFrameSize: Int
+    /// The largest message sent or accepted at all (default 1 GiB): a message over
+    /// `maxFrameSize` (a big snapshot) travels as a run of chunk frames up to this size; a
+    /// larger one is dropped and counted.
+    public var maxMessageSize: Int = TransportConfig.defaultMaxMessageSize
+    public static let defaultMaxMessageSize = 1 << 30
     /// The most bytes of framed messages queued for one peer (default 8 MiB). A single
     /// message larger than this is still accepted when the queue is empty.
     public var maxQueuedBytesPerPeer: Int

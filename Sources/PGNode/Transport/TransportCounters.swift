@@ -17,6 +17,10 @@ public struct TransportCounters: Hashable, Sendable {
     /// Well-formed messages received on an authenticated connection whose `from` is not the
     /// authenticated peer or whose `to` is not this node; dropped, the connection stays open.
     public var messagesMisaddressed = 0
+    /// Messages over `maxFrameSize` sent as a run of chunk frames.
+    public var messagesChunked = 0
+    /// Chunked messages received incompletely (a connection broke in the middle) and dropped.
+    public var chunkedMessagesDiscarded = 0
     /// Messages dropped because the peer's queue was full: the peer is unreachable or too slow.
     public var messagesDroppedQueueFull = 0
     /// Messages dropped because their destination is not in the peer table (or is this node).

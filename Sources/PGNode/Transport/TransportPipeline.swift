@@ -11,6 +11,7 @@ enum TransportPipeline {
         on channel: any Channel,
         handshake: Handshake.Configuration,
         maxFrameSize: Int,
+        maxMessageSize: Int = TransportConfig.defaultMaxMessageSize,
         handshakeTimeout: TimeAmount,
         counters: TransportCounterBox,
         logger: Logger,
@@ -23,8 +24,8 @@ enum TransportPipeline {
         if let extra {
             try sync.addHandler(extra)
         }
-        try sync.addHandler(MessageReceiveHandler(localID: handshake.localID, counters: counters, logger: logger,
-                                                  onMessage: onMessage))
+        try sync.addHandler(MessageReceiveHandler(localID: handshake.localID, maxMessageSize: maxMessageSize,
+                                                  counters: counters, logger: logger, onMessage: onMessage))
     }
 
     /// Adds the framing and the handshake (`FrameDecoder` → `HandshakeHandler`): after it,

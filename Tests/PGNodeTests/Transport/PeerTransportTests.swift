@@ -212,9 +212,9 @@ import Testing
         }
     }
 
-    @Test func messageLargerThanMaxFrameSizeIsDroppedBySender() async throws {
+    @Test func messageLargerThanMaxMessageSizeIsDroppedBySender() async throws {
         try await withTransportTest { group, nodes in
-            let a = try await nodes.start(1, group: group) { $0.maxFrameSize = 200 }
+            let a = try await nodes.start(1, group: group) { $0.maxFrameSize = 200; $0.maxMessageSize = 250 }
             let b = try await nodes.start(2, group: group)
             nodes.connectAll([a, b])
             a.transport.send(transportAppend(from: 1, to: 2, seq: 1, size: 300))
