@@ -176,6 +176,7 @@ extension RaftNode {
         pendingRounds = []
         round = 0
         leaseExpiry = 0
+        leaseRound = 0
         leaseRevoked = false
     }
 

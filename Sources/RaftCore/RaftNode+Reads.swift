@@ -91,13 +91,24 @@ extension RaftNode {
         var done = 0
         for r in pendingRounds {
             guard r.round <= acked else { break }
-            if !leaseRevoked {
-                leaseExpiry = max(leaseExpiry, r.sentAt + UInt64(config.leaseTicks))
+            if !leaseRevoked && r.sentAt + UInt64(config.leaseTicks) > leaseExpiry {
+                leaseExpiry = r.sentAt + UInt64(config.leaseTicks)
+                leaseRound = r.round
             }
             readStates.append(contentsOf: r.reads)
             done += 1
         }
         if done > 0 { pendingRounds.removeFirst(done) }
+    }
+
+    /// The voters (besides this leader) that echoed the round the current lease runs from:
+    /// each of them promised to refuse votes until an election timeout after receiving it.
+    /// For the simulator's check that the lease never outlives those promises.
+    package var leaseGrantors: [NodeID] {
+        guard leaderLease != nil else { return [] }
+        return tracker.membership.voters.sorted().filter { v in
+            v != id && (tracker.progress[v]?.ackedRound ?? 0) >= leaseRound
+        }
     }
 
     /// Follower side of a heartbeat.

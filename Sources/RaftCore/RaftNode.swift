@@ -51,6 +51,8 @@ public struct RaftNode {
     var round: UInt64 = 0
     var pendingRounds: [PendingRound] = []
     var leaseExpiry: UInt64 = 0
+    /// The round whose quorum echo set `leaseExpiry`.
+    var leaseRound: UInt64 = 0
     var leaseRevoked = false
     var readsAwaitingCommit: [(requestID: UInt64, allowLease: Bool)] = []
     /// Reads that need a quorum round; they share the next round sent (one per `Ready` at

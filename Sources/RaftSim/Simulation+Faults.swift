@@ -77,7 +77,10 @@ extension Simulation {
         }
         // Like a crash, a lost disk takes a node down: keep a majority of voters up.
         if random.chance(p.diskLoss) && nodes.count - upSlots.count < options.nodes / 2 {
-            let victim = random.pick(all)
+            // Often a learner: it comes back empty under its old id, and the leader must
+            // notice that its log went backwards.
+            let learners = leaderSlot.flatMap { nodes[$0 - 1].raft?.membership.learners.map { Int($0.rawValue) }.sorted() } ?? []
+            let victim = !learners.isEmpty && random.chance(0.5) ? random.pick(learners) : random.pick(all)
             // A voter is replaced through membership, which needs a working majority of the
             // rest: at least three voters, and one replacement at a time.
             let voters = leaderSlot.flatMap { nodes[$0 - 1].raft?.membership.voters } ?? []
@@ -232,6 +235,23 @@ extension Simulation {
             } else if let committed = raft.membership(atIndex: raft.commitIndex), !committed.contains(id) {
                 nodes[i].awaitingReplacement = false
                 apply(.restart(nodes[i].slot))
+            }
+        }
+    }
+
+    /// In the healing phase: a learner loses its disk under a leader that will stay, so the
+    /// liveness check also covers a follower whose log went backwards (the leader must notice
+    /// and repair it). Adds a learner first when the leader has none.
+    mutating func loseALearnersDiskWhileHealing() {
+        let t = time - options.steps
+        guard t == 300 || t == 700, let l = leaderSlot, var raft = nodes[l - 1].raft else { return }
+        let m = raft.membership
+        if let learner = m.learners.sorted().first.map({ Int($0.rawValue) }), nodes[learner - 1].isUp {
+            loseDisk(learner - 1)
+        } else if t == 300, let outside = nodes.first(where: { $0.isUp && !m.contains(NodeID(UInt64($0.slot))) }) {
+            if (try? raft.proposeConfigChange(.addLearner(NodeID(UInt64(outside.slot))))) != nil {
+                nodes[l - 1].raft = raft
+                note("leader \(l) adds learner \(outside.slot) while healing")
             }
         }
     }

@@ -143,7 +143,7 @@ extension Simulation {
         let applied = nodes[i].kvApplied
         let storage = nodes[i].storage
         let snapIndex = storage.latestSnapshot.metadata.index
-        guard applied.rawValue >= snapIndex.rawValue + UInt64(options.faults.snapshotEvery),
+        guard applied.rawValue >= snapIndex.rawValue + UInt64(snapshotEvery),
               applied <= storage.lastIndex(),
               let membership = nodes[i].raft!.membership(atIndex: applied) else { return }
         do {

@@ -32,6 +32,10 @@ public struct Simulation {
     static let probeKey = "liveness-probe"
     var scheduleIndex = 0
     var quietUntil = 0
+    /// Entries between snapshots on every node, drawn per run: frequent snapshots exercise
+    /// InstallSnapshot; rare ones make a follower catch up from the log alone (and a leader
+    /// that cannot repair a follower's log has no snapshot to hide behind).
+    var snapshotEvery = 40
     /// Print every traced event as it happens (for debugging a seed).
     public var debugTrace = false
 
@@ -44,6 +48,7 @@ public struct Simulation {
         let maxBytes = random.pick([64, 256, 4096, 1 << 20])
         // Small windows fill up quickly, so lost windows and their recovery are exercised.
         let maxInflight = random.pick([1, 2, 4, 16, 256])
+        snapshotEvery = random.pick([options.faults.snapshotEvery, options.faults.snapshotEvery * 3, 1_000_000])
         for slot in 1...(options.nodes + Self.spares) {
             var config = RaftConfig(id: NodeID(UInt64(slot)), randomSeed: random.next())
             config.maxBytesPerMessage = maxBytes
@@ -100,7 +105,10 @@ public struct Simulation {
         replaceNodesThatLostTheirDisk()
         deliverMessages()
         tickNodes()
-        if healing { driveProbe() }
+        if healing {
+            if options.faults.diskLoss > 0 { loseALearnersDiskWhileHealing() }
+            driveProbe()
+        }
         runClients()
         for i in nodes.indices { processReady(i) }
         checkInvariants()
