@@ -32,9 +32,10 @@ public struct RaftConfig: Sendable {
     /// replicates (its Postgres is unhealthy, or it is tagged `nofailover`).
     public var mayCampaign: Bool = true
     /// This node lost its durable state (vote and log: an emptied or damaged data directory)
-    /// and rejoins under its old id after the cluster removed it: it refuses every vote
-    /// until a leader has given it a log that holds a membership. Without this a node that
-    /// forgot what it promised could vote twice in a term or help a stale node win.
+    /// and rejoins under its old id: it refuses every vote until its log has caught up with
+    /// a leader's commit index (`RaftNode.isRejoining` turns false). Without this a node that
+    /// forgot what it promised could vote twice in a term or help a stale node win. The
+    /// flag is not persisted: a node restarted before it caught up must be given it again.
     public var rejoinAfterDataLoss: Bool = false
     /// Seed for the randomized election timeout; give every node a different one.
     public var randomSeed: UInt64

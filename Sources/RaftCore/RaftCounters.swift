@@ -12,8 +12,8 @@ public struct RaftCounters: Hashable, Sendable {
     /// recently (lease protection).
     public var votesRefusedInLease = 0
     /// Vote requests refused because this node rejoins after losing its data and has not yet
-    /// been given a log with a membership.
-    public var votesRefusedWithoutMembership = 0
+    /// caught up with a leader's commit index.
+    public var votesRefusedWhileRejoining = 0
     /// Messages the node's role does not handle (for example an append to a leader of the
     /// same term).
     public var droppedUnexpected = 0

@@ -83,17 +83,16 @@ extension RaftNode {
     }
 
     mutating func handleVoteRequest(_ m: Message, _ r: VoteRequest, isPreVote: Bool) {
-        // A node that lost its durable state and came back empty has no log to judge a
-        // candidate by and has forgotten its votes: voting then could hand a removed node
-        // with a stale membership its majority (the simulator found exactly that). It votes
-        // again only once a leader gave it a log with a membership (after it was re-added).
-        // A new node votes with its empty log, which is accurate (thesis §4.1: its vote may
-        // be needed before it has the entry that makes it a voter).
-        let knowsCluster = !config.rejoinAfterDataLoss || !tracker.membership.voters.isEmpty
-        let canVote = knowsCluster && (vote == m.from
+        // A node that lost its durable state forgot its votes and what it acknowledged:
+        // voting before it caught up with a leader could hand a removed node with a stale
+        // membership its majority (the simulator found exactly that) or vote twice in a term.
+        // It votes again once its log reached a leader's commit index. A new node votes with
+        // its empty log, which is accurate (thesis §4.1: its vote may be needed before it has
+        // the entry that makes it a voter).
+        let canVote = !rejoining && (vote == m.from
             || (vote == nil && leader == nil)
             || (isPreVote && m.term > term))
-        if !knowsCluster { counters.votesRefusedWithoutMembership += 1 }
+        if rejoining { counters.votesRefusedWhileRejoining += 1 }
         let upToDate = config.plantedBugs.contains(.voteWithoutLogCheck)
             || log.isUpToDate(lastIndex: r.lastLogIndex, lastTerm: r.lastLogTerm)
         if canVote && upToDate {

@@ -113,6 +113,14 @@ extension RaftNode {
 
     /// Follower side of a heartbeat.
     mutating func handleHeartbeat(from: NodeID, _ h: Heartbeat) {
+        if h.commit > log.lastIndex {
+            // The leader only sends a commit index this node had acknowledged: the log went
+            // backwards (an emptied data directory, a restored backup). Say where it ends, as
+            // a rejection, so the leader probes it again even if no write comes.
+            send(to: from, .appendResponse(AppendResponse(index: h.commit, rejected: true,
+                                                          hintIndex: log.lastIndex, hintTerm: log.lastTerm)),
+                 afterPersist: true)
+        }
         log.commit(to: min(h.commit, log.lastIndex))
         // No log promise rides on it (a new term, if any, waits: see `ready()`), so it may go early.
         send(to: from, .heartbeatResponse(HeartbeatResponse(round: h.round)), afterPersist: false)

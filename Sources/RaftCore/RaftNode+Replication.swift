@@ -119,6 +119,7 @@ extension RaftNode {
             }
         }
         log.commit(to: min(a.commit, lastNew))
+        if rejoining && a.commit > .zero && log.committed >= a.commit { rejoining = false }
         send(to: from, .appendResponse(AppendResponse(index: lastNew)), afterPersist: true)
     }
 

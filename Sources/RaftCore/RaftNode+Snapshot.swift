@@ -16,6 +16,8 @@ extension RaftNode {
             counters.droppedMalformed += 1
             return
         }
+        // A leader's snapshot is committed state: a rejoining node has caught up to it.
+        rejoining = false
         if restore(s) {
             send(to: from, .appendResponse(AppendResponse(index: log.lastIndex)), afterPersist: true)
         } else {

@@ -35,6 +35,8 @@ public struct RaftNode {
     var membershipChanges: [(index: LogIndex, membership: Membership)] = []
 
     var mayCampaign: Bool
+    /// Rejoining after data loss and not yet caught up (see `RaftConfig.rejoinAfterDataLoss`).
+    var rejoining: Bool
     /// Ticks since this node was created (its local clock).
     var now: UInt64 = 0
     /// The local tick of the last append, heartbeat or snapshot from a leader (or of the last
@@ -89,6 +91,7 @@ public struct RaftNode {
         tracker = ProgressTracker(membership: baseMembership, maxInflight: config.maxInflightMessages,
                                   maxInflightBytes: config.maxInflightBytes)
         mayCampaign = config.mayCampaign
+        rejoining = config.rejoinAfterDataLoss
         random = SplitMix64(seed: config.randomSeed)
         term = hardState.term
         vote = hardState.vote
@@ -157,8 +160,12 @@ public struct RaftNode {
 
     /// Whether this node may start an election right now if its timer fired.
     public var isPromotable: Bool {
-        mayCampaign && tracker.membership.voters.contains(id) && log.unstable.snapshot == nil
+        mayCampaign && !rejoining && tracker.membership.voters.contains(id) && log.unstable.snapshot == nil
     }
+
+    /// Whether this node rejoins after losing its data and has not yet caught up with a
+    /// leader's commit index: it neither votes nor campaigns meanwhile.
+    public var isRejoining: Bool { rejoining }
 
     // MARK: Driving
 

@@ -48,12 +48,53 @@ func loadStoreConfig(_ path: String) throws -> StoreNodeConfig {
     }
 }
 
+/// Before a node with an empty data directory bootstraps, asks the cluster whether this node
+/// id has acknowledged the log before (`ClusterKey.raftMember`). If so its disk was lost or
+/// emptied: coming back as the same voter could vote twice in a term, so it refuses to start
+/// and says what to do. If no leader answers within a few seconds (a new cluster starting),
+/// it goes on.
+func refuseIfThisNodeLostItsData(_ node: StoreNodeConfig, group: any EventLoopGroup, logger: Logger) async throws {
+    var endpoints: [NodeID: PeerAddress] = [:]
+    for p in node.peers where p.id != node.node { endpoints[p.id] = p.client }
+    guard !endpoints.isEmpty else { return }
+    var config = StoreClientConfig(clusterName: node.cluster, secret: node.secret, endpoints: endpoints)
+    config.attemptTimeout = .milliseconds(500)
+    config.requestTimeout = .seconds(3)
+    var quiet = logger
+    quiet.logLevel = .error
+    let client = StoreClient(config: config, group: group, logger: quiet)
+    let marker: VersionedValue?
+    do {
+        marker = try await client.get(ClusterKey.raftMember(node.node).path)
+    } catch {
+        await client.close()
+        logger.notice("no leader answered about this node's past; starting as a new member", metadata: ["error": "\(error)"])
+        return
+    }
+    await client.close()
+    if marker != nil {
+        throw StartRefused(reason: "node \(node.node.rawValue)'s data directory \(node.dataDirectory) is empty, but the "
+            + "cluster says this node acknowledged its log before: it lost its Raft state (vote and log). Starting it "
+            + "as the same voter could elect two leaders. Restore the directory, or start it with --rejoin (it then "
+            + "votes only after a leader has sent it the log again); better still, remove it from the membership and "
+            + "add it back as a learner.")
+    }
+}
+
+/// A node that must not start, and why (printed without the usage text).
+struct StartRefused: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
+}
+
 /// `pgha store run`: one node, until SIGINT or SIGTERM.
 struct StoreRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run one store node.")
 
     @Option(help: "The node's configuration file (YAML).") var config: String
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Start with an empty data directory although this node was a member before (its disk was lost or emptied): it neither votes nor campaigns until its log has caught up with a leader's commit index.")
+    var rejoin = false
 
     func run() async throws {
         let node = try loadStoreConfig(config)
@@ -67,8 +108,20 @@ struct StoreRun: AsyncParsableCommand {
         let io = MultiThreadedEventLoopGroup.singleton
         let raftLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)  // the Raft loop does nothing else
 
+        var runtimeConfig = node.runtimeConfig
+        let fresh = DataDirectory.isEmpty(node.dataDirectory)
+        if fresh && !rejoin {
+            try await refuseIfThisNodeLostItsData(node, group: io, logger: logger)
+        }
+        if rejoin {
+            guard fresh else {
+                throw ValidationError("--rejoin is for a node whose data directory is empty; \(node.dataDirectory) holds data: start without --rejoin")
+            }
+            runtimeConfig.raft.rejoinAfterDataLoss = true
+            logger.warning("rejoining with an empty data directory: no votes and no campaign until the log caught up with a leader")
+        }
         let storage = try DiskStorage(directory: node.dataDirectory,
-                                      initialMembership: node.runtimeConfig.bootstrapMembership, logger: logger)
+                                      initialMembership: runtimeConfig.bootstrapMembership, logger: logger)
         let runtimeSlot = NIOLockedValueBox<RaftRuntime?>(nil)
         var peers: [NodeID: PeerAddress] = [:]
         for p in node.peers where p.id != node.node { peers[p.id] = p.raft }
@@ -79,7 +132,7 @@ struct StoreRun: AsyncParsableCommand {
             onPeerLost: { peer in runtimeSlot.withLockedValue { $0 }?.reportUnreachable(peer) }) { message in
                 runtimeSlot.withLockedValue { $0 }?.receive(message)
             }
-        let runtime = try RaftRuntime(config: node.runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in
+        let runtime = try RaftRuntime(config: runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in
             if !transport.send(m), case .installSnapshot = m.body {
                 runtimeSlot.withLockedValue { $0 }?.reportSnapshotFailed(to: m.to)
             }

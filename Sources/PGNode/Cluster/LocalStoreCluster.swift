@@ -50,10 +50,10 @@ public final class LocalStoreCluster: @unchecked Sendable {
     public func configPath(_ node: Int) -> String { "\(directory)/n\(node).yml" }
 
     /// Starts node `node` (1-based); its output goes to `n<node>.log` in the directory.
-    public func start(_ node: Int) throws {
+    public func start(_ node: Int, extraArguments: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["store", "run", "--config", configPath(node), "--log-level", "warning"]
+        p.arguments = ["store", "run", "--config", configPath(node), "--log-level", "warning"] + extraArguments
         let log = FileHandle(forWritingAtPath: "\(directory)/n\(node).log") ?? {
             FileManager.default.createFile(atPath: "\(directory)/n\(node).log", contents: nil)
             return FileHandle(forWritingAtPath: "\(directory)/n\(node).log")!
@@ -63,6 +63,30 @@ public final class LocalStoreCluster: @unchecked Sendable {
         p.standardError = log
         try p.run()
         processes[node] = p
+    }
+
+    /// Waits up to `timeout` for node `node`'s process to exit by itself; its exit status, or
+    /// nil if it is still running (or was not started).
+    public func waitForExit(_ node: Int, timeout: Duration) async -> Int32? {
+        guard let p = processes[node] else { return nil }
+        let clock = ContinuousClock()
+        let end = clock.now + timeout
+        while clock.now < end {
+            if !p.isRunning {
+                processes[node] = nil
+                return p.terminationStatus
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// Empties node `node`'s data directory (a lost disk). The node must be stopped.
+    public func wipeData(_ node: Int) throws {
+        let dir = "\(directory)/n\(node)"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            try FileManager.default.removeItem(atPath: dir + "/" + name)
+        }
     }
 
     /// Ends node `node` with SIGKILL and waits for it.

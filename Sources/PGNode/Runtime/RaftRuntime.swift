@@ -399,6 +399,30 @@ public final class RaftRuntime: Sendable {
         }
         serveReads()
         maybeSnapshot()
+        recordAcknowledgingMembers()
+    }
+
+    /// On the leader: writes `ClusterKey.raftMember(id)` for every voter that has
+    /// acknowledged the log (itself included) and has no such key yet, so a node that comes
+    /// back with an empty data directory can find out that it lost data it had promised.
+    private func recordAcknowledgingMembers() {
+        let s = box.value
+        guard s.raft.currentRole == .leader, s.raft.commitIndex > .zero else { return }
+        let status = s.raft.status
+        for (peer, progress) in status.followers.sorted(by: { $0.key < $1.key })
+        where progress.match > .zero && status.membership.voters.contains(peer) && !s.markedMembers.contains(peer) {
+            let key = ClusterKey.raftMember(peer).path
+            if s.store.get(key) != nil {
+                s.markedMembers.insert(peer)
+                continue
+            }
+            let command = StoreCommand(requestID: s.nextRequestID(),
+                                       operation: .put(key: key, value: Array("\(status.term.rawValue)".utf8), expectedRevision: 0))
+            if (try? s.raft.propose(command.encoded())) != nil {
+                s.markedMembers.insert(peer)  // once per leadership; a lost proposal is retried by the next leader
+                scheduleDrain()
+            }
+        }
     }
 
     private func apply(_ e: Entry) {
@@ -483,6 +507,8 @@ final class RuntimeState {
     /// A `Ready`'s write is under way on the writer thread.
     var writeInFlight = false
     var snapshotInFlight = false
+    /// Voters whose `ClusterKey.raftMember` key this leader wrote or found.
+    var markedMembers: Set<NodeID> = []
     /// How long the last write took, for status and benchmarks.
     var lastWriteNanoseconds: Int64 = 0
     private var requestCounter: UInt64 = 0

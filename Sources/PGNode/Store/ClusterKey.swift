@@ -1,3 +1,5 @@
+import RaftCore
+
 /// The keys of the cluster store, modeled on Patroni's DCS layout so its concepts carry over.
 public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
     /// Dynamic configuration (edited with `pgha edit-config`).
@@ -15,6 +17,13 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
     case failover
     /// The last known primary LSN.
     case status
+    /// Written by the Raft leader once Raft node `id` has acknowledged the log: from then
+    /// on that node holds promises (its vote, acknowledged entries), and an empty data
+    /// directory under its id means it lost them.
+    case raftMember(NodeID)
+
+    /// The prefix of `raftMember` keys.
+    public static let raftMembersPrefix = "raft-members/"
 
     /// The prefix under which all members live.
     public static let membersPrefix = "members/"
@@ -29,6 +38,7 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
         case .history: return "history"
         case .failover: return "failover"
         case .status: return "status"
+        case .raftMember(let id): return Self.raftMembersPrefix + "\(id.rawValue)"
         }
     }
 
@@ -42,6 +52,10 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
         case "failover": self = .failover
         case "status": self = .status
         default:
+            if path.hasPrefix(Self.raftMembersPrefix), let raw = UInt64(path.dropFirst(Self.raftMembersPrefix.count)), raw > 0 {
+                self = .raftMember(NodeID(raw))
+                return
+            }
             guard path.hasPrefix(Self.membersPrefix), path.count > Self.membersPrefix.count else { return nil }
             self = .member(String(path.dropFirst(Self.membersPrefix.count)))
         }

@@ -110,3 +110,39 @@ struct StoreClusterProcessTests {
         await client.close()
     }
 }
+
+/// A node whose data directory was emptied must not come back as the same voter.
+@Suite(.serialized, .enabled(if: pghaBinary != nil, "the pgha binary is not built (run `swift build` first)"))
+struct StoreDataLossProcessTests {
+    @Test func aNodeThatLostItsDataRefusesToStartUnlessToldToRejoin() async throws {
+        let cluster = try LocalStoreCluster(binary: pghaBinary!)
+        defer { cluster.tearDown() }
+        let group = MultiThreadedEventLoopGroup.singleton
+        for i in 1...3 { try cluster.start(i) }
+        let client = cluster.client(group: group)
+        defer { Task { await client.close() } }
+        _ = try #require(await eventually(.seconds(20)) { try? await client.put("k", Array("v".utf8)) })
+        // The leader records each voter once it has acknowledged the log.
+        let marked = await eventually(.seconds(10)) { () -> Bool? in
+            (try? await client.get(ClusterKey.raftMember(3).path)) != nil ? true : nil
+        }
+        #expect(marked == true)
+        cluster.kill9(3)
+        try cluster.wipeData(3)
+        try cluster.start(3)
+        let status = await cluster.waitForExit(3, timeout: .seconds(15))
+        #expect(status != nil && status != 0, "a node with lost data must refuse to start")
+        #expect(cluster.log(3).contains("lost its Raft state"), "\(cluster.log(3))")
+        // Told to rejoin, it starts, gets the log from the leader and applies it.
+        try cluster.start(3, extraArguments: ["--rejoin"])
+        let caughtUp = await eventually(.seconds(15)) { () -> Bool? in
+            guard let s = try? await client.status(of: 3), s.applied >= 1, s.voters.count == 3 else { return nil }
+            return true
+        }
+        let s3 = try? await client.status(of: 3)
+        var others = ""
+        for n: UInt64 in [1, 2] { others += "\((try? await client.status(of: NodeID(n))).map { "\($0)" } ?? "-")\n" }
+        #expect(caughtUp == true, "node 3: \(s3.map { "\($0)" } ?? "unreachable")\n\(others)\(cluster.log(3))")
+        #expect(await cluster.waitForExit(3, timeout: .milliseconds(100)) == nil, "the rejoined node keeps running")
+    }
+}
