@@ -82,10 +82,14 @@ extension Simulation {
             let learners = leaderSlot.flatMap { nodes[$0 - 1].raft?.membership.learners.map { Int($0.rawValue) }.sorted() } ?? []
             let victim = !learners.isEmpty && random.chance(0.5) ? random.pick(learners) : random.pick(all)
             // A voter is replaced through membership, which needs a working majority of the
-            // rest: at least three voters, and one replacement at a time.
-            let voters = leaderSlot.flatMap { nodes[$0 - 1].raft?.membership.voters } ?? []
+            // rest: a leader other than the victim, at least three voters, no membership
+            // change under way, and one replacement at a time. (Losing a voter's disk while a
+            // removal is uncommitted can leave the cluster needing that very voter.)
+            let leader = leaderSlot.flatMap { nodes[$0 - 1].raft }
+            let voters = leader?.membership.voters ?? []
+            let settled = leader.map { $0.membership(atIndex: $0.commitIndex) == $0.membership } ?? false
             let isVoter = nodes.contains { $0.raft?.membership.voters.contains(NodeID(UInt64(victim))) == true }
-            if !isVoter || (voters.count >= 3 && !nodes.contains(where: \.awaitingReplacement)) {
+            if !isVoter || (voters.count >= 3 && settled && leaderSlot != victim && !nodes.contains(where: \.awaitingReplacement)) {
                 apply(.loseDisk(victim))
             }
         }
