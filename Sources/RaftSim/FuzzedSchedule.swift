@@ -13,7 +13,12 @@ public enum FuzzedSchedule {
         for (i, b) in bytes.prefix(8).enumerated() { seed |= UInt64(b) << (8 * UInt64(i)) }
         var options = SimulationOptions(seed: seed)
         options.nodes = nodes
+        // Short runs, so a fuzzer can try many schedules: ~1,800-4,000 time units, two
+        // clients on two keys (the linearizability check stays cheap). The fault-free tail
+        // stays long enough for a follower with small windows to catch up.
         options.healSteps = 1_500
+        options.clients = 2
+        options.keys = 2
         options.profileName = "standard"
         var schedule: [ScheduledFault] = []
         var at = 0
@@ -49,7 +54,7 @@ public enum FuzzedSchedule {
             }
             schedule.append(ScheduledFault(at: at, fault: fault))
         }
-        options.steps = max(500, min(at + 500, 6_000))
+        options.steps = max(300, min(at + 300, 2_500))
         options.schedule = schedule
         return options
     }

@@ -248,11 +248,12 @@ extension Simulation {
     /// and repair it). Adds a learner first when the leader has none.
     mutating func loseALearnersDiskWhileHealing() {
         let t = time - options.steps
-        guard t == 300 || t == 700, let l = leaderSlot, var raft = nodes[l - 1].raft else { return }
+        let first = options.healSteps / 7, second = options.healSteps / 3
+        guard t == first || t == second, let l = leaderSlot, var raft = nodes[l - 1].raft else { return }
         let m = raft.membership
         if let learner = m.learners.sorted().first.map({ Int($0.rawValue) }), nodes[learner - 1].isUp {
             loseDisk(learner - 1)
-        } else if t == 300, let outside = nodes.first(where: { $0.isUp && !m.contains(NodeID(UInt64($0.slot))) }) {
+        } else if t == first, let outside = nodes.first(where: { $0.isUp && !m.contains(NodeID(UInt64($0.slot))) }) {
             if (try? raft.proposeConfigChange(.addLearner(NodeID(UInt64(outside.slot))))) != nil {
                 nodes[l - 1].raft = raft
                 note("leader \(l) adds learner \(outside.slot) while healing")

@@ -42,7 +42,7 @@ public struct SimulationOptions: Sendable {
         var s = "pgha sim --seed \(seed) --nodes \(nodes) --steps \(steps) --heal-steps \(healSteps) --profile \(profileName)"
         for b in plantedBugNames { s += " --bug \(b)" }
         if clients != 3 { s += " --clients \(clients)" }
-        if schedule != nil { s += " (fault schedule from a fuzzer input)" }
+        if schedule != nil { s += " (fault schedule from a fuzzer input: replay it with pgha sim --fuzz-input FILE)" }
         return s
     }
 }

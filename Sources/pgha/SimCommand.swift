@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import RaftSim
 
@@ -33,6 +34,8 @@ struct SimCommand: ParsableCommand {
     @Option(name: .customLong("bug"), help: "Switch on a planted bug (repeatable): \(SimulationOptions.plantedBugCatalog.joined(separator: ", ")).")
     var bugs: [String] = []
     @Flag(help: "For each planted bug (or each --bug given), find the first failing seed within --seeds seeds; fails if one is not caught.") var huntPlantedBugs = false
+    @Option(help: "Replay a fuzzer input (a file RaftFuzz wrote with RAFT_FUZZ_TARGET=sim) as a fault schedule.")
+    var fuzzInput: String?
     @Flag(help: "Skip the linearizability check.") var noLinearizability = false
     @Flag(help: "Print a line for every seed and the trace of a failure.") var verbose = false
     @Flag(help: "Print every traced event as it happens.") var trace = false
@@ -66,6 +69,17 @@ struct SimCommand: ParsableCommand {
     func run() throws {
         if huntPlantedBugs {
             try hunt()
+            return
+        }
+        if let path = fuzzInput {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read --fuzz-input \(path)")
+            }
+            var o = FuzzedSchedule.options(from: Array(data), nodes: nodes)
+            for b in bugs { _ = o.plantBug(named: b) }
+            let result = Simulation.run(o, debugTrace: trace)
+            print(result.report)
+            if !result.passed { throw ExitCode(1) }
             return
         }
         let seedList: [UInt64] = seed.map { [$0] } ?? (0..<seeds).map { firstSeed + UInt64($0) }
