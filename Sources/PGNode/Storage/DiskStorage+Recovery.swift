@@ -4,7 +4,8 @@ import RaftCore
 extension DiskStorage {
     /// What `DiskStorage.init` finds in its directory, after the repairs recovery makes
     /// (documented on `DiskStorage`): removing temporary files, finishing a pending snapshot
-    /// install, deleting segments wholly covered by the snapshot, cutting a torn tail.
+    /// install, deleting segments wholly covered by the snapshot, cutting a torn or zero-filled
+    /// tail above the commit index.
     struct Recovery {
         var hardState = HardState()
         var durableHardState: HardState?
@@ -77,22 +78,10 @@ extension DiskStorage {
                 let scan = try LogSegment.scan(bytes, firstIndex: file.first, file: file.path)
                 let segment = LogSegment(firstIndex: file.first, path: file.path, recordOffsets: scan.offsets, size: scan.end)
                 if let damage = scan.damage {
-                    if n != segmentFiles.count - 1 {
-                        throw .corruptRecord(file: file.path, offset: damage.offset,
-                                             reason: damage.reason + "; this is not the last segment (\(segmentFiles.count - 1 - n) follow)")
-                    }
-                    let nextIndex = file.first + UInt64(scan.entries.count)
-                    if let intact = LogSegment.intactRecord(in: bytes, after: damage.offset, minIndex: nextIndex) {
-                        throw .corruptRecord(file: file.path, offset: damage.offset,
-                                             reason: damage.reason + "; an intact record follows at offset \(intact)")
-                    }
-                    logger.warning("cutting a torn record off the end of the Raft log: \(file.path) at offset \(damage.offset), \(bytes.count - damage.offset) bytes dropped (a write interrupted by a crash, never acknowledged)", metadata: [
-                        "storage.file": "\(file.path)", "storage.offset": "\(damage.offset)",
-                        "storage.bytes_dropped": "\(bytes.count - damage.offset)", "storage.reason": "\(damage.reason)",
-                        "raft.last_index": "\((nextIndex - 1).rawValue)",
-                    ])
-                    try segment.cut(at: damage.offset)
-                    try segment.sync()
+                    try Self.cutCrashArtifact(damage, in: segment, bytes: bytes, isLast: n == segmentFiles.count - 1,
+                                              followingSegments: segmentFiles.count - 1 - n,
+                                              nextIndex: file.first + UInt64(scan.entries.count),
+                                              durableCommit: durableHardState?.commit ?? .zero, logger: logger)
                 }
                 if snapshotIndex > .zero, file.first <= snapshotIndex, snapshotIndex < segment.nextIndex {
                     let entry = scan.entries[Int(snapshotIndex.rawValue - file.first.rawValue)]
@@ -104,6 +93,17 @@ extension DiskStorage {
                 entries.append(contentsOf: scan.entries.lazy.filter { $0.index > snapshotIndex })
                 segments.append(segment)
                 next = segment.nextIndex
+            }
+
+            // The log must reach the durable commit index: an entry at or below it was
+            // acknowledged, and missing it (a segment cut at a record boundary, or gone) is
+            // lost data, not a crash artifact.
+            let durableCommit = durableHardState?.commit ?? .zero
+            let logEnd = segments.last?.nextIndex ?? snapshotIndex + 1
+            if durableCommit > snapshotIndex, logEnd <= durableCommit {
+                let file = segments.last?.path ?? path(DiskStorage.hardStateFileName)
+                throw .lostCommittedEntry(file: file, offset: segments.last?.size ?? 0, index: logEnd, commit: durableCommit,
+                                          reason: "the log ends before it (last index \((logEnd - 1).rawValue))")
             }
 
             // Segments that end at or below the snapshot (compaction interrupted at the end
@@ -123,6 +123,45 @@ extension DiskStorage {
                 ])
                 try syncDirectory()
             }
+        }
+
+        /// Cuts `damage` off the end of `segment` (and syncs) if a crash can have left it
+        /// there and it holds nothing acknowledged; throws otherwise.
+        ///
+        /// Cut: a partial record or a zero-filled tail in the last segment, starting at an
+        /// index above the durable commit index, with no intact record after it. Everything
+        /// else is damage: a complete record failing its checksum (`corruptRecord`, wherever
+        /// it is), anything in a segment that others follow, anything with intact records
+        /// after it, and any record at or below the commit index (`lostCommittedEntry`).
+        static func cutCrashArtifact(_ damage: SegmentDamage, in segment: LogSegment, bytes: [UInt8], isLast: Bool,
+                                     followingSegments: Int, nextIndex: LogIndex, durableCommit: LogIndex,
+                                     logger: Logger) throws(DiskStorageError) {
+            let file = segment.path
+            guard damage.isCrashArtifact else {
+                throw .corruptRecord(file: file, offset: damage.offset, reason: damage.reason
+                    + "; the record is complete, so this is not a write interrupted by a crash")
+            }
+            guard isLast else {
+                throw .corruptRecord(file: file, offset: damage.offset,
+                                     reason: damage.reason + "; this is not the last segment (\(followingSegments) follow)")
+            }
+            if let intact = LogSegment.intactRecord(in: bytes, after: damage.offset, minIndex: nextIndex) {
+                throw .corruptRecord(file: file, offset: damage.offset,
+                                     reason: damage.reason + "; an intact record follows at offset \(intact)")
+            }
+            guard nextIndex > durableCommit else {
+                throw .lostCommittedEntry(file: file, offset: damage.offset, index: nextIndex, commit: durableCommit,
+                                          reason: damage.reason)
+            }
+            let dropped = bytes.count - damage.offset
+            let what = damage.kind == .zeroTail ? "zero-filled tail" : "torn record"
+            logger.warning("cutting a \(what) off the end of the Raft log: \(file) at offset \(damage.offset), \(dropped) bytes dropped (a write interrupted by a crash, above the commit index \(durableCommit.rawValue), never acknowledged)", metadata: [
+                "storage.file": "\(file)", "storage.offset": "\(damage.offset)",
+                "storage.bytes_dropped": "\(dropped)", "storage.reason": "\(damage.reason)",
+                "raft.last_index": "\((nextIndex - 1).rawValue)", "raft.commit_index": "\(durableCommit.rawValue)",
+            ])
+            try segment.cut(at: damage.offset)
+            try segment.sync()
         }
     }
 }

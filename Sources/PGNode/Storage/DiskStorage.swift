@@ -27,14 +27,19 @@ import RaftCore
 /// snapshots (`createSnapshot`) is what keeps the log, and the in-memory copy, small.
 ///
 /// ## Recovery (`init`)
-/// - A torn record at the end of the last segment (the file ends inside it, or its checksum
-///   fails and no intact record follows it) is what a crash in the middle of an `append`
-///   leaves. It was never acknowledged, so it is cut off (`ftruncate` and sync) with a warning
-///   naming the file, the offset and the number of bytes dropped.
-/// - Damage anywhere else (in a segment that is not the last, or followed by intact records),
-///   a gap or a wrong index between records or segments, or an unreadable hard state or
-///   snapshot throws a `DiskStorageError` naming the file and offset. Acknowledged entries are
-///   never dropped silently.
+/// - Only what a crash in the middle of an `append` can leave is cut: a partial record at the
+///   end of the last segment (its header, or the payload its header declares, runs past the
+///   end of the file) or a tail of zero bytes (space allocated but never written), with no
+///   intact record after it, and only if its index is above the commit index of the durable
+///   hard state. Such a write was never acknowledged, so it is cut off (`ftruncate` and sync)
+///   with a warning naming the file, the offset and the number of bytes dropped.
+/// - Everything else throws a `DiskStorageError` naming the file and byte offset, and changes
+///   nothing: a complete record whose checksum fails (anywhere, even the last record:
+///   `corruptRecord`), a partial record in a segment other than the last or followed by
+///   intact records, a record at or below the durable commit index that is partial, zeroed or
+///   missing (`lostCommittedEntry`), a gap or a wrong index between records or segments, or
+///   an unreadable hard state or snapshot. Acknowledged entries are never dropped: the node
+///   refuses to start and must be restored from a peer (see the error's description).
 /// - Entries at or below the snapshot index found in segments are skipped (a crash between
 ///   writing a snapshot and deleting the segments it covers leaves them); whole segments at or
 ///   below it are deleted.
@@ -88,7 +93,8 @@ public final class DiskStorage: RaftStorage {
     ///     otherwise.
     ///   - logger: receives a warning for every repair recovery makes.
     /// - Throws: `DiskStorageError` when the directory cannot be used or holds damage that
-    ///   is not a torn tail; the message says which file, where, and what to do.
+    ///   is not a crash artifact above the commit index; the message says which file, where,
+    ///   and what to do.
     public init(directory: String, segmentSize: Int = 16 << 20, initialMembership: Membership = Membership(),
                 logger: Logger) throws {
         guard segmentSize > 0 else { throw DiskStorageError.invalidArgument("segmentSize must be positive, got \(segmentSize)") }

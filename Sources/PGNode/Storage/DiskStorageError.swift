@@ -15,9 +15,15 @@ import RaftCore
 public enum DiskStorageError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A system call failed: `operation` (e.g. "fsync") on `path`, with the C `errno`.
     case io(operation: String, path: String, errno: Int32)
-    /// A log record that is not a torn tail is damaged: it lies in a segment other than the
-    /// last, or valid records follow it. `reason` says what is wrong with it.
+    /// A log record is damaged in a way no crash produces: a complete record whose checksum
+    /// does not match (anywhere in the log), a partial or zero-filled record in a segment
+    /// other than the last, or one that intact records follow. `reason` says what is wrong.
+    /// Entries in or after it may have been acknowledged, so nothing is cut.
     case corruptRecord(file: String, offset: Int, reason: String)
+    /// The log lacks an entry at or below the commit index of the durable hard state: the
+    /// record for `index` at `file`/`offset` is partial, zero-filled, or missing (the log
+    /// ends before it), although the node acknowledged it. `reason` says what was found.
+    case lostCommittedEntry(file: String, offset: Int, index: LogIndex, commit: LogIndex, reason: String)
     /// The log is not contiguous: the record or segment file at `file`/`offset` should hold
     /// index `expected` but holds (or starts at) `found`.
     case logGap(file: String, offset: Int, expected: LogIndex, found: LogIndex)
@@ -41,6 +47,15 @@ public enum DiskStorageError: Error, Hashable, Sendable, CustomStringConvertible
         + "Either restore the directory from a backup, or move it away and re-add this node to the "
         + "cluster with an empty directory so it catches up from the leader's snapshot."
 
+    /// For damage to entries the node may have acknowledged: it must not come back as the
+    /// same member with a log that lacks them.
+    static let rejoinRemedy = "This node may have acknowledged entries it no longer has, so it must not rejoin "
+        + "the cluster with this directory (it could vote for a leader that lacks committed writes), and "
+        + "restoring a backup does not help (a backup lacks the newest acknowledged entries). Keep the "
+        + "directory as it is for inspection and do not start the node on it. Restore the node from a "
+        + "peer: remove it from the cluster with a membership change, move the directory away, then "
+        + "re-add this node to the cluster with an empty directory so it catches up from the leader's snapshot."
+
     /// What went wrong, where, and what to do.
     public var description: String {
         switch self {
@@ -49,12 +64,17 @@ public enum DiskStorageError: Error, Hashable, Sendable, CustomStringConvertible
                 + "Check that the file system is mounted read-write, not full, and owned by the user running pgha."
         case .corruptRecord(let file, let offset, let reason):
             return "damaged Raft log record in \(file) at byte offset \(offset): \(reason). "
-                + "It is not a torn write at the end of the log, so entries after it may have been "
-                + "acknowledged and pgha will not drop them. " + Self.remedy
+                + "No crash leaves a record like this (the disk or something outside pgha changed the "
+                + "file), so it and the entries after it may have been acknowledged and pgha will not "
+                + "drop them. " + Self.rejoinRemedy
+        case .lostCommittedEntry(let file, let offset, let index, let commit, let reason):
+            return "committed Raft log entry \(index.rawValue) is lost in \(file) at byte offset \(offset): "
+                + "\(reason); the hard state says entries up to \(commit.rawValue) are committed, so "
+                + "pgha will not cut it. " + Self.rejoinRemedy
         case .logGap(let file, let offset, let expected, let found):
             return "Raft log is not contiguous in \(file) at byte offset \(offset): expected index "
                 + "\(expected.rawValue), found \(found.rawValue). A segment file is missing or was "
-                + "altered. " + Self.remedy
+                + "altered. " + Self.rejoinRemedy
         case .unreadableFile(let file, let offset, let reason):
             return "cannot decode \(file) at byte offset \(offset): \(reason). The file is written "
                 + "atomically, so this is disk corruption or an outside change. " + Self.remedy

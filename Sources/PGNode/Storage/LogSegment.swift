@@ -143,12 +143,12 @@ final class LogSegment {
         /// The end of the last intact record.
         var end = 0
         /// Where and why reading stopped before the end of the file, if it did.
-        var damage: (offset: Int, reason: String)?
+        var damage: SegmentDamage?
     }
 
     /// Reads the records of a segment whose first index is `firstIndex`, stopping at the
-    /// first record that is incomplete or fails its checksum (reported as `damage`; the
-    /// caller decides whether it is a torn tail).
+    /// first record that is incomplete, zero-filled or fails its checksum (reported as
+    /// `damage`, classified; the caller decides whether it may be cut).
     ///
     /// Throws for what no torn write can produce: a record whose checksum matches but whose
     /// entry does not decode (`corruptRecord`) or has the wrong index (`logGap`).
@@ -157,10 +157,11 @@ final class LogSegment {
         var expected = firstIndex
         var offset = 0
         while offset < bytes.count {
-            switch RecordFormat.frame(in: bytes, at: offset, minPayload: minEntryPayload) {
-            case .incomplete(let why), .bad(let why):
+            let frame = RecordFormat.frame(in: bytes, at: offset, minPayload: minEntryPayload)
+            switch frame {
+            case .incomplete, .bad:
                 scan.end = offset
-                scan.damage = (offset, why)
+                scan.damage = SegmentDamage.classify(frame, in: bytes, at: offset)
                 return scan
             case .record(let payload):
                 let entry: Entry
@@ -184,8 +185,8 @@ final class LogSegment {
     }
 
     /// The offset of the first intact record after `offset` holding an entry with index at
-    /// least `minIndex`, or `nil`. Used to tell a torn tail (nothing intact follows) from
-    /// damage in the middle of the log (intact records follow).
+    /// least `minIndex`, or `nil`. Used to tell a partial record at the end of the log (nothing
+    /// intact follows) from a damaged length field in the middle of it (intact records follow).
     static func intactRecord(in bytes: [UInt8], after offset: Int, minIndex: LogIndex) -> Int? {
         var p = offset + 1
         while p + RecordFormat.headerSize + minEntryPayload <= bytes.count {

@@ -121,7 +121,7 @@ struct TortureRun {
                 #expect(run.acks.first == next && run.acks == Array(next ..< next + UInt64(run.acks.count)),
                         "\(context): acks are consecutive from \(next)")
                 let lastAck = run.acks.last ?? next - 1
-                cutWarnings += run.stderr.components(separatedBy: "torn record").count - 1
+                cutWarnings += run.stderr.components(separatedBy: "cutting a ").count - 1
 
                 let logs = CapturedLogs()
                 let disk = try DiskStorage(directory: dir, logger: logs.logger())
@@ -134,7 +134,7 @@ struct TortureRun {
                 if snapshotEvery > 0 && lastAck >= UInt64(2 * snapshotEvery) {
                     #expect(disk.latestSnapshot.metadata.index > .zero, "\(context): snapshots were taken")
                 }
-                for line in logs.warnings where line.message.contains("torn") {
+                for line in logs.warnings where line.message.contains("cutting a ") {
                     // A cut never reaches into an acknowledged record.
                     let offset = Int(line.metadata["storage.offset"] ?? "") ?? -1
                     #expect(offset >= 0, "\(context): \(line.metadata)")

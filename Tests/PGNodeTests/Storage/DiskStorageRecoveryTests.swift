@@ -23,17 +23,32 @@ import RaftCore
     }
 
     /// For every byte offset `k` of the last segment: the directory as if the file had been
-    /// cut at `k` (what a crash in the middle of an append leaves) must open, keep exactly
-    /// the entries whose records end at or before `k`, and cut the rest with a warning.
-    @Test func cutAtEveryByteOffsetOfTheLastSegment() throws {
+    /// cut at `k` (what a crash in the middle of an append leaves). With the durable commit
+    /// index before the last segment (`commitInLastSegment == false`) every cut is recovered:
+    /// the node opens, keeps exactly the entries whose records end at or before `k`, and cuts
+    /// the rest with a warning. With the commit index at a record in the middle of the last
+    /// segment, a cut that reaches that record or an earlier one (lost acknowledged data) is
+    /// refused, naming the file, and changes nothing; later cuts are recovered as before.
+    @Test(arguments: [false, true])
+    func cutAtEveryByteOffsetOfTheLastSegment(commitInLastSegment: Bool) throws {
         try withTemporaryDirectory { root in
             let source = root + "/source"
             let written = try Self.writeLog(source)
-            let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
-            let segments = names.filter { $0.hasSuffix(".seg") }
+            var segments = try segmentFiles(in: source)
             #expect(segments.count >= 3, "\(segments)")
             let lastName = try #require(segments.last)
             let lastFirst = try #require(LogSegment.firstIndex(fromFileName: lastName))
+            let lastCount = UInt64(written.count) - lastFirst.rawValue + 1
+            let commit = commitInLastSegment ? lastFirst.rawValue + lastCount / 2 : 3
+            let hardState = HardState(term: 2, vote: 1, commit: LogIndex(commit))
+            do {
+                let disk = try DiskStorage(directory: source, segmentSize: 1024, logger: quietLogger)
+                try disk.setHardState(hardState)
+                disk.close()
+            }
+            segments = try segmentFiles(in: source)
+            #expect(segments.last == lastName)
+            let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
             var files: [String: [UInt8]] = [:]
             for name in names { files[name] = try fileBytes(source + "/" + name) }
             let lastBytes = try #require(files[lastName])
@@ -41,10 +56,11 @@ import RaftCore
             #expect(scan.damage == nil && scan.end == lastBytes.count)
             let recordEnds = Array(scan.offsets.dropFirst()) + [scan.end]
             #expect(recordEnds.count > 3)
-            print("cut test: last segment \(lastName) has \(lastBytes.count) bytes in \(recordEnds.count) records")
+            print("cut test: last segment \(lastName) has \(lastBytes.count) bytes in \(recordEnds.count) records, commit \(commit)")
 
             let work = root + "/work"
             let logs = CapturedLogs()
+            var refused = 0, recovered = 0
             for k in 0...lastBytes.count {
                 try? FileManager.default.removeItem(atPath: work)
                 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: false)
@@ -52,19 +68,35 @@ import RaftCore
                     try writeFile(work + "/" + name, name == lastName ? Array(bytes[..<k]) : bytes)
                 }
                 logs.removeAll()
-                let disk = try DiskStorage(directory: work, segmentSize: 1024, logger: logs.logger())
                 let complete = recordEnds.filter { $0 <= k }.count
                 let expectedLast = lastFirst.rawValue + UInt64(complete) - 1
+                let boundary = complete == 0 ? 0 : recordEnds[complete - 1]
+                if expectedLast < commit {
+                    // The cut reaches a committed entry: refused, nothing changed.
+                    let error = #expect(throws: DiskStorageError.self, "cut at \(k)") {
+                        try DiskStorage(directory: work, segmentSize: 1024, logger: logs.logger())
+                    }
+                    guard case .lostCommittedEntry(let file, let offset, let index, let c, _)? = error else {
+                        Issue.record("cut at \(k): expected lostCommittedEntry, got \(String(describing: error))")
+                        continue
+                    }
+                    #expect(file == work + "/" + lastName && offset == boundary, "cut at \(k)")
+                    #expect(index.rawValue == expectedLast + 1 && c.rawValue == commit, "cut at \(k)")
+                    #expect(try fileBytes(work + "/" + lastName) == Array(lastBytes[..<k]), "cut at \(k): refusal changes nothing")
+                    refused += 1
+                    continue
+                }
+                recovered += 1
+                let disk = try DiskStorage(directory: work, segmentSize: 1024, logger: logs.logger())
                 #expect(disk.lastIndex().rawValue == expectedLast, "cut at \(k)")
                 #expect(try allEntries(disk) == Array(written.prefix(Int(expectedLast))), "cut at \(k)")
-                #expect(disk.hardState == HardState(term: 2, vote: 1, commit: 3))
-                let boundary = complete == 0 ? 0 : recordEnds[complete - 1]
+                #expect(disk.hardState == hardState)
                 let fileAfter = try fileBytes(work + "/" + lastName)
                 #expect(fileAfter.count == boundary, "cut at \(k): file cut back to the last whole record")
                 if k == boundary {
                     #expect(logs.warnings.isEmpty, "cut at record boundary \(k): nothing to repair")
                 } else {
-                    let warning = logs.warnings.first { $0.message.contains("torn") }
+                    let warning = logs.warnings.first { $0.message.contains("cutting a ") }
                     #expect(warning?.metadata["storage.file"] == work + "/" + lastName, "cut at \(k)")
                     #expect(warning?.metadata["storage.offset"] == "\(boundary)", "cut at \(k)")
                     #expect(warning?.metadata["storage.bytes_dropped"] == "\(k - boundary)", "cut at \(k)")
@@ -82,6 +114,9 @@ import RaftCore
                     disk.close()
                 }
             }
+            print("cut test: commit \(commit): \(recovered) cuts recovered, \(refused) refused")
+            #expect(recovered > 0)
+            #expect(commitInLastSegment ? refused > 0 : refused == 0, "every cut beyond the commit index is recovered")
         }
     }
 
@@ -119,7 +154,7 @@ import RaftCore
             var bytes = last.bytes
             bytes[victim + 10] ^= 0x01
             try writeFile(dir + "/" + last.name, bytes)
-            try expectRefusal(dir, file: last.name, offset: victim, "CRC32C mismatch", "intact record follows", "re-add this node")
+            try expectRefusal(dir, file: last.name, offset: victim, "CRC32C mismatch", "the record is complete", "re-add this node")
         }
     }
 
@@ -131,7 +166,7 @@ import RaftCore
             let victim = try #require(middle.offsets.last)  // even its last record: later segments follow
             bytes[bytes.count - 1] ^= 0x80
             try writeFile(dir + "/" + middle.name, bytes)
-            try expectRefusal(dir, file: middle.name, offset: victim, "not the last segment")
+            try expectRefusal(dir, file: middle.name, offset: victim, "CRC32C mismatch", "the record is complete")
         }
     }
 
@@ -188,37 +223,124 @@ import RaftCore
         }
     }
 
-    @Test func checksumMismatchOnTheFinalRecordIsCut() throws {
+    /// One flipped byte in the last, complete record of the log: no crash leaves a complete
+    /// record with a wrong checksum, so the node refuses to start (even though the record is
+    /// above the commit index) rather than drop what may be an acknowledged write.
+    /// (A flipped length byte is covered by `damagedLengthFieldIsNotMistakenForATornTail`:
+    /// a length that runs past the file is a partial record by its shape.)
+    @Test(arguments: [4, 7, 8, 20, -1])  // in the CRC, the entry header, the data, the last byte
+    func flippedByteInTheLastCompleteRecordIsRefused(at position: Int) throws {
+        try withTemporaryDirectory { dir in
+            _ = try Self.writeLog(dir)
+            let last = try #require(try layout(dir).last)
+            let victim = try #require(last.offsets.last)
+            var bytes = last.bytes
+            bytes[position < 0 ? bytes.count + position : victim + position] ^= 0x10
+            try writeFile(dir + "/" + last.name, bytes)
+            try expectRefusal(dir, file: last.name, offset: victim, "damaged Raft log record", "CRC32C mismatch",
+                              "re-add this node", "membership change")
+        }
+    }
+
+    /// A crash in the middle of an append: the last record is cut short. Above the commit
+    /// index it was never acknowledged: cut, and the node opens with everything before it.
+    @Test func truncatedLastRecordIsCut() throws {
         try withTemporaryDirectory { dir in
             let written = try Self.writeLog(dir)
             let last = try #require(try layout(dir).last)
-            var bytes = last.bytes
-            bytes[bytes.count - 1] ^= 0xFF
-            try writeFile(dir + "/" + last.name, bytes)
+            try writeFile(dir + "/" + last.name, Array(last.bytes.dropLast(5)))
             let logs = CapturedLogs()
             let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: logs.logger())
             #expect(try allEntries(disk) == Array(written.dropLast()))
             let warning = try #require(logs.warnings.first)
+            #expect(warning.message.contains("torn record"))
             #expect(warning.metadata["storage.offset"] == "\(try #require(last.offsets.last))")
-            #expect(warning.metadata["storage.reason"]?.contains("CRC32C") == true)
+            #expect(warning.metadata["storage.reason"]?.contains("partial record") == true)
+            #expect(try fileBytes(dir + "/" + last.name) == Array(last.bytes[..<(try #require(last.offsets.last))]))
         }
     }
 
-    /// After a power failure the end of a file can read back as zeros or as stale garbage.
-    @Test(arguments: ["zeros", "garbage"])
-    func unreadableTailWithNothingIntactAfterItIsCut(kind: String) throws {
+    /// After a power failure the end of a file can read back as zeros (allocated, never
+    /// written): cut, whatever its length.
+    @Test(arguments: [1, 8, 4096])
+    func zeroFilledTailIsCut(length: Int) throws {
+        try withTemporaryDirectory { dir in
+            let written = try Self.writeLog(dir)
+            let last = try #require(try layout(dir).last)
+            try writeFile(dir + "/" + last.name, last.bytes + Array(repeating: 0, count: length))
+            let logs = CapturedLogs()
+            let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: logs.logger())
+            #expect(try allEntries(disk) == written)
+            #expect(logs.warnings.first?.message.contains("zero-filled tail") == true)
+            #expect(logs.warnings.first?.metadata["storage.bytes_dropped"] == "\(length)")
+            #expect(try fileBytes(dir + "/" + last.name) == last.bytes)
+        }
+    }
+
+    /// Stale bytes after the last record: cut only if they read as a partial record (the
+    /// length they declare runs past the file); if they happen to frame a complete record
+    /// with a wrong checksum, that is indistinguishable from damage and refused.
+    @Test(arguments: ["partial", "complete"])
+    func garbageTailIsCutOnlyIfItIsAPartialRecord(shape: String) throws {
         try withTemporaryDirectory { dir in
             let written = try Self.writeLog(dir)
             let last = try #require(try layout(dir).last)
             var rng = TestRandom(seed: 99)
-            let tail: [UInt8] = kind == "zeros" ? Array(repeating: 0, count: 4096)
-                : (0..<3000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var tail = (0..<3000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            // A length of 0x40xxxxxx (past the file) or 100 (within it).
+            tail[0] = shape == "partial" ? 0x40 : 0; tail[1] = 0; tail[2] = 0; tail[3] = shape == "partial" ? tail[3] : 100
             try writeFile(dir + "/" + last.name, last.bytes + tail)
-            let logs = CapturedLogs()
-            let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: logs.logger())
-            #expect(try allEntries(disk) == written)
-            #expect(logs.warnings.first?.metadata["storage.bytes_dropped"] == "\(tail.count)")
-            #expect(try fileBytes(dir + "/" + last.name) == last.bytes)
+            if shape == "partial" {
+                let logs = CapturedLogs()
+                let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: logs.logger())
+                #expect(try allEntries(disk) == written)
+                #expect(logs.warnings.first?.metadata["storage.bytes_dropped"] == "\(tail.count)")
+                #expect(try fileBytes(dir + "/" + last.name) == last.bytes)
+            } else {
+                try expectRefusal(dir, file: last.name, offset: last.bytes.count, "CRC32C mismatch")
+            }
+        }
+    }
+
+    /// The commit index of the durable hard state covers the last record: a crash cannot
+    /// leave it partial (it was durable before the commit index was written), so a partial
+    /// or zeroed record there is lost acknowledged data: refused, nothing cut.
+    @Test(arguments: ["partial", "zeroed"])
+    func partialRecordAtOrBelowTheCommitIndexIsRefused(kind: String) throws {
+        try withTemporaryDirectory { dir in
+            let written = try Self.writeLog(dir, hardState: HardState(term: 2, vote: 1, commit: 0))
+            let lastIndex = UInt64(written.count)
+            // Commit exactly the last entry.
+            do {
+                let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: quietLogger)
+                try disk.setHardState(HardState(term: 2, vote: 1, commit: LogIndex(lastIndex)))
+                disk.close()
+            }
+            let last = try #require(try layout(dir).last)
+            let victim = try #require(last.offsets.last)
+            var bytes = kind == "partial" ? Array(last.bytes.dropLast(3)) : last.bytes
+            if kind == "zeroed" { for i in victim..<bytes.count { bytes[i] = 0 } }
+            try writeFile(dir + "/" + last.name, bytes)
+            try expectRefusal(dir, file: last.name, offset: victim, "committed Raft log entry \(lastIndex) is lost",
+                              "up to \(lastIndex) are committed", "membership change", "re-add this node")
+        }
+    }
+
+    /// A log that ends cleanly (at a record boundary) before the durable commit index has
+    /// lost acknowledged entries too (a cut or missing file): refused.
+    @Test func logEndingBeforeTheCommitIndexIsRefused() throws {
+        try withTemporaryDirectory { dir in
+            let written = try Self.writeLog(dir, hardState: HardState(term: 2, vote: 1, commit: 0))
+            do {
+                let disk = try DiskStorage(directory: dir, segmentSize: 1024, logger: quietLogger)
+                try disk.setHardState(HardState(term: 2, vote: 1, commit: LogIndex(UInt64(written.count))))
+                disk.close()
+            }
+            let last = try #require(try layout(dir).last)
+            let victim = try #require(last.offsets.last)
+            try writeFile(dir + "/" + last.name, Array(last.bytes[..<victim]))
+            try expectRefusal(dir, file: last.name, offset: victim, "committed Raft log entry \(written.count) is lost",
+                              "the log ends before it")
         }
     }
 

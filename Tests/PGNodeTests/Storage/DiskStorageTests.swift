@@ -383,10 +383,17 @@ import RaftCore
                     try disk.append(batch)
                     memory.append(batch)
                 case 40..<55:  // overwrite a suffix with a new term, possibly starting below the snapshot
+                    // As in Raft, committed entries are never replaced (recovery refuses a log
+                    // that ends before the durable commit index): a batch that starts at or
+                    // below the commit index repeats the entries there and reaches past it.
                     term += 1
+                    let commit = memory.hardState.commit.rawValue
                     let start = max(1, max(first + rng.next(below: last + 3 - first), 2) - 2)
-                    let end = start + rng.next(below: 8)
-                    let batch = (start...end).map { makeEntry($0, term: term, size: Int(rng.next(below: 90))) }
+                    let end = max(start + rng.next(below: 8), commit)
+                    let batch = (start...end).map { i in
+                        i <= commit && i >= first ? (try? memory.entries(from: LogIndex(i), to: LogIndex(i + 1), maxBytes: .max).first)
+                            ?? makeEntry(i, term: term) : makeEntry(i, term: term, size: Int(rng.next(below: 90)))
+                    }
                     what = "overwrite \(start)...\(end) t\(term)"
                     try disk.append(batch)
                     memory.append(batch)
