@@ -80,23 +80,23 @@ public final class RaftRuntime: Sendable {
 
     /// Hands a message from a peer to the node. Callable from any thread; never blocks.
     public func receive(_ message: Message) {
-        loop.execute {
-            let s = self.box.value
-            guard !s.stopped else { return }
-            self.catchUpTicks()
-            s.raft.step(message)
-            self.scheduleDrain()
-        }
+        onLoop { $0.step(message) }
     }
 
     /// Tells the node that the connection to `peer` was lost (everything in flight on it is
     /// gone): the leader stops streaming to it and probes it again. Never blocks.
     public func reportUnreachable(_ peer: NodeID) {
+        onLoop { $0.reportUnreachable(peer) }
+    }
+
+    /// Runs `body` on the node on its loop, after delivering missed ticks, then handles what
+    /// it produced. Never blocks.
+    private func onLoop(_ body: @escaping @Sendable (inout RaftNode) -> Void) {
         loop.execute {
             let s = self.box.value
             guard !s.stopped else { return }
             self.catchUpTicks()
-            s.raft.reportUnreachable(peer)
+            body(&s.raft)
             self.scheduleDrain()
         }
     }
@@ -130,12 +130,7 @@ public final class RaftRuntime: Sendable {
     /// Tells the leader that a snapshot for `peer` could not be sent (the transport dropped
     /// it): it waits for the next heartbeat answer and tries again. Never blocks.
     public func reportSnapshotFailed(to peer: NodeID) {
-        loop.execute {
-            let s = self.box.value
-            guard !s.stopped else { return }
-            s.raft.reportSnapshot(to: peer, succeeded: false)
-            self.scheduleDrain()
-        }
+        onLoop { $0.reportSnapshot(to: peer, succeeded: false) }
     }
 
     /// The node's Raft status.

@@ -72,11 +72,7 @@ final class MessageReceiveHandler: ChannelInboundHandler {
                     encoded = whole
                 }
             } catch {
-                closing = true
-                counters.update { $0.malformedFrames += 1 }
-                logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame",
-                                        detail: "bad chunk of a large message: \(error)")
-                context.close(promise: nil)
+                closeMalformed(context: context, peer: peer, detail: "bad chunk of a large message: \(error)")
                 return
             }
         }
@@ -84,11 +80,7 @@ final class MessageReceiveHandler: ChannelInboundHandler {
         do {
             message = try WireCodec.decode(encoded)
         } catch {
-            closing = true
-            counters.update { $0.malformedFrames += 1 }
-            logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame",
-                                    detail: "undecodable Raft message (\(encoded.count) bytes): \(error)")
-            context.close(promise: nil)
+            closeMalformed(context: context, peer: peer, detail: "undecodable Raft message (\(encoded.count) bytes): \(error)")
             return
         }
         let size = encoded.count + WireCodec.frameHeaderSize
@@ -112,5 +104,13 @@ final class MessageReceiveHandler: ChannelInboundHandler {
             $0.bytesReceived += size
         }
         onMessage(message)
+    }
+
+    /// Closes the connection over bad input: counted once, logged once.
+    private func closeMalformed(context: ChannelHandlerContext, peer: NodeID, detail: String) {
+        closing = true
+        counters.update { $0.malformedFrames += 1 }
+        logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame", detail: detail)
+        context.close(promise: nil)
     }
 }
