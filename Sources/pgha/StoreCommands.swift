@@ -210,8 +210,37 @@ struct StoreGet: AsyncParsableCommand {
     }
 }
 
+/// Exit codes of `put` and `delete`, which a script needs to tell apart.
+enum WriteExitCode {
+    /// The write was not applied (refused, or its revision condition failed).
+    static let notApplied: Int32 = 1
+    /// The write may or may not have been applied (timeout, connection lost, node stopped).
+    static let outcomeUnknown: Int32 = 3
+
+    static let discussion = """
+        Exit status: 0 written (the revision is printed); 1 not applied (safe to retry); \
+        3 outcome unknown: the request reached the cluster but no answer settled it (timeout, \
+        connection lost, node stopped), so the write may or may not have been applied; read \
+        the key back to find out.
+        """
+
+    /// Reports a failed write on standard error and exits with the matching code.
+    static func fail(_ error: StoreWriteError, key: String, config: String) -> ExitCode {
+        switch error {
+        case .notApplied(let e):
+            FileHandle.standardError.write(Data("Error: \(e); the write was not applied.\n".utf8))
+            return ExitCode(notApplied)
+        case .outcomeUnknown(let reason):
+            FileHandle.standardError.write(Data(("Error: outcome unknown: \(reason). The write may or may not have "
+                + "been applied; read the key back (pgha store get --config \(config) \(key)) to find out.\n").utf8))
+            return ExitCode(outcomeUnknown)
+        }
+    }
+}
+
 struct StorePut: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "put", abstract: "Write a key.")
+    static let configuration = CommandConfiguration(commandName: "put", abstract: "Write a key.",
+                                                    discussion: WriteExitCode.discussion)
     @OptionGroup var options: StoreClientOptions
     @Argument(help: "The key.") var key: String
     @Argument(help: "The value (UTF-8 text).") var value: String
@@ -220,13 +249,19 @@ struct StorePut: AsyncParsableCommand {
     func run() async throws {
         let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.close() } }
-        let rev = try await client.put(key, Array(value.utf8), expectedRevision: expectRevision)
+        let rev: UInt64
+        do {
+            rev = try await client.put(key, Array(value.utf8), expectedRevision: expectRevision)
+        } catch {
+            throw WriteExitCode.fail(error, key: key, config: options.config)
+        }
         print("revision \(rev)")
     }
 }
 
 struct StoreDelete: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key.")
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a key.",
+                                                    discussion: WriteExitCode.discussion)
     @OptionGroup var options: StoreClientOptions
     @Argument(help: "The key.") var key: String
     @Option(help: "Only if the key's revision is this.") var expectRevision: UInt64?
@@ -234,7 +269,12 @@ struct StoreDelete: AsyncParsableCommand {
     func run() async throws {
         let (client, _) = try options.makeClient(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.close() } }
-        let rev = try await client.delete(key, expectedRevision: expectRevision)
+        let rev: UInt64
+        do {
+            rev = try await client.delete(key, expectedRevision: expectRevision)
+        } catch {
+            throw WriteExitCode.fail(error, key: key, config: options.config)
+        }
         print("revision \(rev)")
     }
 }

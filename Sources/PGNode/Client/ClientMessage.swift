@@ -30,7 +30,11 @@ public struct ClientResponse: Hashable, Sendable {
         case list(revision: UInt64, items: [KeyedValue])
         case written(revision: UInt64)
         case status(NodeStatus)
+        /// The request failed and, for a write, was not applied (and will not be).
         case failed(StoreError)
+        /// A write was handed to Raft, but the node cannot tell whether it was applied (it
+        /// timed out waiting, or the node stopped after proposing it). `reason` says which.
+        case outcomeUnknown(reason: String)
     }
 
     public var id: UInt64
@@ -152,6 +156,9 @@ public enum ClientCodec {
             case .unavailable(let why): w.writeByte(6); w.writeBytes(Array(why.utf8))
             case .stopped: w.writeByte(7)
             }
+        case .outcomeUnknown(let reason):
+            w.writeByte(6)
+            w.writeBytes(Array(reason.utf8))
         }
         return w.bytes
     }
@@ -195,6 +202,7 @@ public enum ClientCodec {
             case let t: throw .unknownTag("StoreError", t)
             }
             outcome = .failed(e)
+        case 6: outcome = .outcomeUnknown(reason: String(decoding: try r.readBytes("reason"), as: UTF8.self))
         case let t: throw .unknownTag("ClientResponse", t)
         }
         try r.expectEnd()

@@ -25,8 +25,13 @@ public struct StoreClientConfig: Sendable {
 /// it believes is leader, follows "not leader" answers to the named leader, and moves on to
 /// another node when one cannot be reached, until `requestTimeout`.
 ///
-/// Writes that time out have an unknown outcome (`StoreError.timeout`); they are not retried
-/// blindly after a connection broke mid-request, because the write may have happened.
+/// Writes throw `StoreWriteError`, which says whether the write may have been applied: once a
+/// write request has left the client, any failure without a definite answer (a timeout, the
+/// connection closing, the node stopping after accepting it) is `outcomeUnknown`, and the
+/// write is not retried, because it may have happened. Writes are retried on another node
+/// only when the answer proves they were not applied (not leader, unavailable, the node was
+/// stopped before accepting it) or when they were never sent. Reads throw `StoreError` and
+/// are retried until `requestTimeout`.
 public actor StoreClient {
     public let config: StoreClientConfig
     private let group: any EventLoopGroup
@@ -44,26 +49,30 @@ public actor StoreClient {
     // MARK: Operations
 
     public func get(_ key: String, linearizable: Bool = true) async throws(StoreError) -> VersionedValue? {
-        if case .value(let v) = try await perform(.get(key: key, linearizable: linearizable)) { return v }
+        if case .value(let v) = try await read(.get(key: key, linearizable: linearizable)) { return v }
         throw .unavailable("unexpected answer")
     }
 
     public func list(prefix: String, linearizable: Bool = true) async throws(StoreError) -> (revision: UInt64, items: [KeyedValue]) {
-        if case .list(let rev, let items) = try await perform(.list(prefix: prefix, linearizable: linearizable)) { return (rev, items) }
+        if case .list(let rev, let items) = try await read(.list(prefix: prefix, linearizable: linearizable)) { return (rev, items) }
         throw .unavailable("unexpected answer")
     }
 
     /// Sets `key`; with `expectedRevision`, only if the key's revision matches (0: absent).
+    /// Returns the revision of the write.
+    ///
+    /// - Throws: `StoreWriteError.notApplied` when the write was not applied (for example
+    ///   `revisionMismatch`); `.outcomeUnknown` when it may have been.
     @discardableResult
-    public func put(_ key: String, _ value: [UInt8], expectedRevision: UInt64? = nil) async throws(StoreError) -> UInt64 {
-        if case .written(let rev) = try await perform(.put(key: key, value: value, expectedRevision: expectedRevision)) { return rev }
-        throw .unavailable("unexpected answer")
+    public func put(_ key: String, _ value: [UInt8], expectedRevision: UInt64? = nil) async throws(StoreWriteError) -> UInt64 {
+        try await write(.put(key: key, value: value, expectedRevision: expectedRevision))
     }
 
+    /// Deletes `key`; with `expectedRevision`, only if the key's revision matches. Returns the
+    /// revision of the delete. Throws like `put`.
     @discardableResult
-    public func delete(_ key: String, expectedRevision: UInt64? = nil) async throws(StoreError) -> UInt64 {
-        if case .written(let rev) = try await perform(.delete(key: key, expectedRevision: expectedRevision)) { return rev }
-        throw .unavailable("unexpected answer")
+    public func delete(_ key: String, expectedRevision: UInt64? = nil) async throws(StoreWriteError) -> UInt64 {
+        try await write(.delete(key: key, expectedRevision: expectedRevision))
     }
 
     /// The status of one node, asked directly (no redirect).
@@ -93,59 +102,146 @@ public actor StoreClient {
         return nextID
     }
 
-    private func perform(_ op: ClientRequest.Operation) async throws(StoreError) -> ClientResponse.Outcome {
-        let clock = ContinuousClock()
-        let deadline = clock.now + config.requestTimeout
+    /// What one attempt at one node came to.
+    private enum Attempt {
+        /// An answer to act on.
+        case answered(ClientResponse.Outcome)
+        /// The node could not be reached, or the request was not sent: try elsewhere.
+        case notSent
+        /// The request was sent and then the connection failed (closed, timed out).
+        case lost(String)
+    }
+
+    private func attempt(_ op: ClientRequest.Operation, at target: NodeID) async -> Attempt {
+        let connection: ClientConnection
+        do {
+            connection = try await self.connection(to: target)
+        } catch {
+            return .notSent
+        }
+        do {
+            let response = try await connection.request(ClientRequest(id: takeID(), operation: op), timeout: config.attemptTimeout)
+            return .answered(response.outcome)
+        } catch is ClientConnection.RequestNotSent {
+            drop(target)
+            return .notSent
+        } catch StoreError.timeout {
+            drop(target)
+            return .lost("no answer from node \(target.rawValue) within \(config.attemptTimeout)")
+        } catch is ClientResponseHandler.ConnectionClosed {
+            drop(target)
+            return .lost("the connection to node \(target.rawValue) closed before it answered")
+        } catch {
+            drop(target)
+            return .lost("the connection to node \(target.rawValue) failed before it answered (\(error))")
+        }
+    }
+
+    /// Routing shared by reads and writes: the next node to ask, and the pause between tries.
+    private struct Route {
+        let order: [NodeID]
+        var rotation: Int
+        var pause: Duration = .milliseconds(20)
+
+        init(order: [NodeID]) {
+            self.order = order
+            rotation = Int.random(in: 0..<order.count)
+        }
+
+        mutating func backOff() async {
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(100))
+        }
+    }
+
+    private func target(_ route: Route) -> NodeID {
+        leaderGuess ?? route.order[route.rotation % route.order.count]
+    }
+
+    /// Moves on to another node after `target` failed us.
+    private func rotate(_ route: inout Route) {
+        leaderGuess = nil
+        route.rotation += 1
+    }
+
+    /// Follows a "not leader" answer from `target`.
+    private func redirect(_ leader: NodeID?, from target: NodeID, _ route: inout Route) async {
+        if let leader, leader != target, config.endpoints[leader] != nil {
+            leaderGuess = leader
+        } else {
+            rotate(&route)
+            await route.backOff()  // an election is probably under way
+        }
+    }
+
+    /// Reads are retried on any failure until `requestTimeout`: they change nothing.
+    private func read(_ op: ClientRequest.Operation) async throws(StoreError) -> ClientResponse.Outcome {
+        let deadline = ContinuousClock.now + config.requestTimeout
         let order = config.endpoints.keys.sorted()
         guard !order.isEmpty else { throw .invalidRequest("no endpoints configured") }
-        var rotation = Int.random(in: 0..<order.count)
-        var pause: Duration = .milliseconds(20)
-        var isWrite = false
-        if case .put = op { isWrite = true }
-        if case .delete = op { isWrite = true }
-        while clock.now < deadline {
-            let target = leaderGuess ?? order[rotation % order.count]
-            let connection: ClientConnection
-            do {
-                connection = try await self.connection(to: target)
-            } catch {
-                leaderGuess = nil
-                rotation += 1
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(100))
-                continue
-            }
-            let response: ClientResponse
-            do {
-                response = try await connection.request(ClientRequest(id: takeID(), operation: op), timeout: config.attemptTimeout)
-            } catch {
-                drop(target)
-                if isWrite { throw .timeout }  // it may have been applied
-                leaderGuess = nil
-                rotation += 1
-                continue
-            }
-            switch response.outcome {
-            case .failed(.notLeader(let leader)):
-                if let leader, leader != target, config.endpoints[leader] != nil {
-                    leaderGuess = leader
-                } else {
-                    leaderGuess = nil
-                    rotation += 1
-                    try? await Task.sleep(for: pause)  // an election is probably under way
-                    pause = min(pause * 2, .milliseconds(100))
-                }
-            case .failed(.unavailable):
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(100))
-            case .failed(let e):
+        var route = Route(order: order)
+        while ContinuousClock.now < deadline {
+            let target = target(route)
+            switch await attempt(op, at: target) {
+            case .notSent, .lost, .answered(.outcomeUnknown):
+                rotate(&route)
+                await route.backOff()
+            case .answered(.failed(.notLeader(let leader))):
+                await redirect(leader, from: target, &route)
+            case .answered(.failed(.unavailable)), .answered(.failed(.stopped)):
+                rotate(&route)
+                await route.backOff()
+            case .answered(.failed(let e)):
                 throw e
-            default:
+            case .answered(let outcome):
                 leaderGuess = target
-                return response.outcome
+                return outcome
             }
         }
         throw .timeout
+    }
+
+    /// A write is sent until an answer settles it; once it was sent, a failure without an
+    /// answer ends the attempt as `outcomeUnknown` (never retried: it may have happened).
+    private func write(_ op: ClientRequest.Operation) async throws(StoreWriteError) -> UInt64 {
+        let deadline = ContinuousClock.now + config.requestTimeout
+        let order = config.endpoints.keys.sorted()
+        guard !order.isEmpty else { throw .notApplied(.invalidRequest("no endpoints configured")) }
+        var route = Route(order: order)
+        var lastRefusal = "no node could be reached"
+        while ContinuousClock.now < deadline {
+            let target = target(route)
+            switch await attempt(op, at: target) {
+            case .notSent:
+                rotate(&route)
+                await route.backOff()
+            case .lost(let why):
+                throw .outcomeUnknown(reason: why)
+            case .answered(.outcomeUnknown(let why)):
+                throw .outcomeUnknown(reason: "node \(target.rawValue): \(why)")
+            case .answered(.failed(.timeout)):
+                // Servers answer a write's timeout with `outcomeUnknown`; stay safe if one does not.
+                throw .outcomeUnknown(reason: "node \(target.rawValue) timed out")
+            case .answered(.failed(.notLeader(let leader))):
+                lastRefusal = "node \(target.rawValue) is not the leader"
+                await redirect(leader, from: target, &route)
+            case .answered(.failed(.unavailable(let why))):
+                lastRefusal = "node \(target.rawValue) is unavailable: \(why)"
+                await route.backOff()
+            case .answered(.failed(.stopped)):
+                lastRefusal = "node \(target.rawValue) is stopped"
+                rotate(&route)
+                await route.backOff()
+            case .answered(.failed(let e)):
+                throw .notApplied(e)
+            case .answered(.written(let revision)):
+                leaderGuess = target
+                return revision
+            case .answered:
+                throw .outcomeUnknown(reason: "node \(target.rawValue) gave an unexpected answer to a write")
+            }
+        }
+        throw .notApplied(.unavailable("no node accepted the write within \(config.requestTimeout) (last: \(lastRefusal))"))
     }
 
     private func drop(_ node: NodeID) {
@@ -164,119 +260,5 @@ public actor StoreClient {
                                                   timeout: config.attemptTimeout)
         connections[node] = c
         return c
-    }
-}
-
-/// One authenticated connection to a store node, with requests matched to responses by id.
-final class ClientConnection: Sendable {
-    let channel: any Channel
-    private let handler: NIOLoopBound<ClientResponseHandler>
-
-    private init(channel: any Channel, handler: NIOLoopBound<ClientResponseHandler>) {
-        self.channel = channel
-        self.handler = handler
-    }
-
-    var isActive: Bool { channel.isActive }
-
-    static func connect(to address: PeerAddress, handshake: Handshake.Configuration, group: any EventLoopGroup,
-                        logger: Logger, timeout: Duration) async throws -> ClientConnection {
-        let counters = TransportCounterBox()
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(Int64(timeout.nanoseconds / 1_000_000)))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try TransportPipeline.installAuthenticated(on: channel, handshake: handshake, maxFrameSize: 64 << 20,
-                                                               handshakeTimeout: .seconds(2), counters: counters, logger: logger)
-                    try channel.pipeline.syncOperations.addHandler(ClientResponseHandler(eventLoop: channel.eventLoop))
-                }
-            }
-            .connect(host: address.host, port: address.port).get()
-        let ready = try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<ClientResponseHandler>> in
-            do {
-                let h = try channel.pipeline.syncOperations.handler(type: ClientResponseHandler.self)
-                let bound = NIOLoopBound(h, eventLoop: channel.eventLoop)
-                return h.authenticated.futureResult.map { bound }
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
-            }
-        }.get()
-        return ClientConnection(channel: channel, handler: ready)
-    }
-
-    func request(_ request: ClientRequest, timeout: Duration) async throws -> ClientResponse {
-        let frame = ByteBuffer(bytes: Handshake.framed(ClientCodec.encode(request)))
-        let handler = self.handler
-        let channel = self.channel
-        return try await channel.eventLoop.flatSubmit { () -> EventLoopFuture<ClientResponse> in
-            let promise = channel.eventLoop.makePromise(of: ClientResponse.self)
-            handler.value.pending[request.id] = promise
-            let task = channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-                handler.value.pending[request.id] = nil
-                promise.fail(StoreError.timeout)
-            }
-            promise.futureResult.whenComplete { _ in task.cancel() }
-            channel.writeAndFlush(frame).whenFailure { error in
-                handler.value.pending[request.id] = nil
-                promise.fail(error)
-            }
-            return promise.futureResult
-        }.get()
-    }
-
-    func close() async {
-        try? await channel.close()
-    }
-}
-
-/// Completes pending requests as responses arrive; fails them all if the connection closes.
-final class ClientResponseHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    struct ConnectionClosed: Error {}
-
-    var pending: [UInt64: EventLoopPromise<ClientResponse>] = [:]
-    let authenticated: EventLoopPromise<Void>
-    private var authenticationSettled = false
-
-    init(eventLoop: any EventLoop) {
-        authenticated = eventLoop.makePromise()
-    }
-
-    private func settle(_ result: Result<Void, any Error>) {
-        guard !authenticationSettled else { return }
-        authenticationSettled = true
-        authenticated.completeWith(result)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is HandshakeHandler.Authenticated { settle(.success(())) }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = Self.unwrapInboundIn(data)
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        guard let response = try? ClientCodec.decodeResponse(bytes) else {
-            context.close(promise: nil)
-            return
-        }
-        pending.removeValue(forKey: response.id)?.succeed(response)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failEverything()
-        context.fireChannelInactive()
-    }
-
-    /// Also covers connections that never became active (refused, or torn down early).
-    func handlerRemoved(context: ChannelHandlerContext) {
-        failEverything()
-    }
-
-    private func failEverything() {
-        settle(.failure(ConnectionClosed()))
-        for (_, p) in pending { p.fail(ConnectionClosed()) }
-        pending = [:]
     }
 }

@@ -155,13 +155,14 @@ final class HandshakeHandler: ChannelInboundHandler {
         }
     }
 
-    /// Logs the one warning for this connection and closes it.
+    /// Logs the warning for this connection (rate-limited per reason) and closes it.
     func close(context: ChannelHandlerContext, reason: String, detail: String) {
         guard !closing else { return }
         closing = true
         cancelTimeout()
         let node = handshake.authenticatedPeer ?? handshake.claimedPeer ?? handshake.configuration.expectedPeer
-        logger.connectionClosed(address: peerAddress, node: node, reason: reason, detail: detail)
+        logger.connectionClosed(address: peerAddress, node: node, reason: reason, detail: detail,
+                                limiter: counters.refusalLog)
         context.close(promise: nil)
     }
 

@@ -110,7 +110,8 @@ final class MessageReceiveHandler: ChannelInboundHandler {
     private func closeMalformed(context: ChannelHandlerContext, peer: NodeID, detail: String) {
         closing = true
         counters.update { $0.malformedFrames += 1 }
-        logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame", detail: detail)
+        logger.connectionClosed(address: peerAddress, node: peer, reason: "malformedFrame", detail: detail,
+                                limiter: counters.refusalLog)
         context.close(promise: nil)
     }
 }
