@@ -5,8 +5,8 @@ extension RaftRuntime {
     ///
     /// `.failed` for a write guarantees it was not applied. The runtime's `.timeout` and
     /// `.stopped` for a write do not (it may have been proposed before the node stopped or
-    /// the wait ended), so they are answered `.outcomeUnknown`, except a node already stopped
-    /// before the write is submitted, which answers a definite `.failed(.stopped)`.
+    /// the wait ended; the runtime's `.stopped` does not say which), so they are answered
+    /// `.outcomeUnknown`.
     func serve(_ op: ClientRequest.Operation) async -> ClientResponse.Outcome {
         let runtime = self
         do {
@@ -17,14 +17,12 @@ extension RaftRuntime {
                 let (rev, items) = try await runtime.list(prefix: prefix, linearizable: lin)
                 return .list(revision: rev, items: items.map { KeyedValue(key: $0.key, value: $0.value) })
             case .put(let key, let value, let expected):
-                guard await runtime.status() != nil else { return .failed(.stopped) }
                 do {
                     return .written(revision: try await runtime.put(key, value, expectedRevision: expected))
                 } catch {
                     return Self.writeFailure(error)
                 }
             case .delete(let key, let expected):
-                guard await runtime.status() != nil else { return .failed(.stopped) }
                 do {
                     return .written(revision: try await runtime.delete(key, expectedRevision: expected))
                 } catch {
