@@ -92,6 +92,26 @@ import Testing
         }
     }
 
+    /// A flood of bad connections: every refusal is counted, but the log gets about one line
+    /// per reason per second.
+    @Test func aFloodOfBadConnectionsIsCountedInFullAndLoggedSparingly() async throws {
+        try await withTransportTest { group, nodes in
+            let server = try await nodes.start(1, group: group)
+            let flood = 30
+            for _ in 0..<flood {
+                let garbage = try await TransportRawClient.connect(group: group, port: server.port)
+                await garbage.send([0, 0, 0, 5, 0x42, 0x13, 0x37, 0, 1])
+                _ = await garbage.waitClosed()
+                await garbage.close()
+            }
+            #expect(await transportEventually { server.counters.handshakeFailures(.malformed) == flood })
+            let lines = server.logs.warnings.filter { $0.metadata["reason"] == "malformed" }
+            #expect(lines.count >= 1 && lines.count <= 3, "\(lines.count) lines for \(flood) refusals")
+            let reported = lines.compactMap { Int($0.metadata["log.suppressed"] ?? "") }.reduce(0, +)
+            #expect(lines.count + reported <= flood)
+        }
+    }
+
     @Test func badRawClientsAreDisconnectedAndTheServerKeepsWorking() async throws {
         try await withTransportTest { group, nodes in
             let server = try await nodes.start(1, group: group) { $0.handshakeTimeout = .milliseconds(300) }
