@@ -41,6 +41,7 @@ YML
     for c in 1 32; do
         "$BIN" bench store --config "$WORK/n1.yml" --clients "$c" --duration "$SECONDS_PER_RUN" | tail -3
     done
+    "$BIN" store status --config "$WORK/n1.yml" | head -4   # a term above 1 means an election happened
     stop_nodes
     "$BIN" bench failover --rounds "$ROUNDS" | tail -3
 done

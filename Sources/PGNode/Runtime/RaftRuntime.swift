@@ -329,7 +329,10 @@ public final class RaftRuntime: Sendable {
         while !s.stopped && s.raft.hasReady {
             let rd = s.raft.ready()
             for m in rd.messages { transmit(m) }
-            if rd.snapshot == nil && rd.entries.isEmpty && rd.hardState == nil {
+            if rd.snapshot == nil && rd.entries.isEmpty && !changesTermOrVote(rd.hardState) {
+                // Nothing to make durable: at most a new commit index, which is never
+                // promised to anyone (a restarted node relearns it), so no trip to the writer.
+                if let hs = rd.hardState { writer.view.setHardState(hs) }
                 finish(rd)
                 continue
             }
@@ -351,6 +354,13 @@ public final class RaftRuntime: Sendable {
             }
             return
         }
+    }
+
+    /// Whether `hardState` changes the term or vote that the storage last made durable.
+    private func changesTermOrVote(_ hardState: HardState?) -> Bool {
+        guard let hs = hardState else { return false }
+        let durable = writer.view.hardState
+        return hs.term != durable.term || hs.vote != durable.vote
     }
 
     /// Everything after a `Ready`'s write is durable: the messages that waited for it, the
