@@ -10,6 +10,7 @@
 set -euo pipefail
 SECONDS_PER_RUN=${1:?seconds per run}; ROUNDS=${2:?failover rounds}; shift 2
 WORK=$(mktemp -d /tmp/pgha-binaries.XXXXXX)
+. "$(dirname "$0")/store-nodes.sh"
 PIDS=()
 stop_nodes() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -20,28 +21,15 @@ trap 'stop_nodes; rm -rf "$WORK"' EXIT
 for BIN in "$@"; do
     echo "== $BIN"
     rm -rf "$WORK"/*
-    for i in 1 2 3; do
-        cat > "$WORK/n$i.yml" <<YML
-cluster: bench
-node: $i
-data_dir: $WORK/data$i
-secret: "bench-secret-0123456789"
-peers:
-  - { id: 1, raft: "127.0.0.1:27201", client: "127.0.0.1:27301" }
-  - { id: 2, raft: "127.0.0.1:27202", client: "127.0.0.1:27302" }
-  - { id: 3, raft: "127.0.0.1:27203", client: "127.0.0.1:27303" }
-YML
-        "$BIN" store run --config "$WORK/n$i.yml" --log-level warning > "$WORK/n$i.log" 2>&1 &
-        PIDS+=($!)
-    done
+    start_store_nodes "$BIN" "$WORK" 27200 27300
     for _ in $(seq 1 100); do
-        "$BIN" store put --config "$WORK/n1.yml" bench/ready yes >/dev/null 2>&1 && break
+        "$BIN" store put --config "$WORK/pgha1.yml" bench/ready yes >/dev/null 2>&1 && break
         sleep 0.2
     done
     for c in 1 32; do
-        "$BIN" bench store --config "$WORK/n1.yml" --clients "$c" --duration "$SECONDS_PER_RUN" | tail -3
+        "$BIN" bench store --config "$WORK/pgha1.yml" --clients "$c" --duration "$SECONDS_PER_RUN" | tail -3
     done
-    "$BIN" store status --config "$WORK/n1.yml" | head -4   # a term above 1 means an election happened
+    "$BIN" store status --config "$WORK/pgha1.yml" | head -4   # a term above 1 means an election happened
     stop_nodes
     "$BIN" bench failover --rounds "$ROUNDS" | tail -3
 done

@@ -31,20 +31,8 @@ swift build -c release --product pgha >&2
 PGHA=$PWD/.build/release/pgha
 
 # --- pgha: three store nodes
-for i in 1 2 3; do
-cat > "$WORK/pgha$i.yml" <<YML
-cluster: bench
-node: $i
-data_dir: $WORK/pgha-data$i
-secret: "bench-secret-0123456789"
-peers:
-  - { id: 1, raft: "127.0.0.1:27001", client: "127.0.0.1:27101" }
-  - { id: 2, raft: "127.0.0.1:27002", client: "127.0.0.1:27102" }
-  - { id: 3, raft: "127.0.0.1:27003", client: "127.0.0.1:27103" }
-YML
-"$PGHA" store run --config "$WORK/pgha$i.yml" --log-level warning > "$WORK/pgha$i.log" 2>&1 &
-PIDS+=($!)
-done
+. "$(dirname "$0")/store-nodes.sh"
+start_store_nodes "$PGHA" "$WORK" 27000 27100
 
 # --- etcd: three members
 CLUSTER="e1=http://127.0.0.1:23801,e2=http://127.0.0.1:23802,e3=http://127.0.0.1:23803"
