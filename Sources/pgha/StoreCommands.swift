@@ -110,18 +110,25 @@ struct StoreRun: AsyncParsableCommand {
 
         var runtimeConfig = node.runtimeConfig
         let fresh = DataDirectory.isEmpty(node.dataDirectory)
+        let marker = DataDirectory.rejoinMarker(in: node.dataDirectory)
+        let rejoinPending = FileManager.default.fileExists(atPath: marker)
         if fresh && !rejoin {
             try await refuseIfThisNodeLostItsData(node, group: io, logger: logger)
         }
-        if rejoin {
-            guard fresh else {
-                throw ValidationError("--rejoin is for a node whose data directory is empty; \(node.dataDirectory) holds data: start without --rejoin")
-            }
+        if rejoin && !fresh && !rejoinPending {
+            throw ValidationError("--rejoin is for a node whose data directory is empty; \(node.dataDirectory) holds data: start without --rejoin")
+        }
+        if rejoin || rejoinPending {
             runtimeConfig.raft.rejoinAfterDataLoss = true
-            logger.warning("rejoining with an empty data directory: no votes and no campaign until the log caught up with a leader")
+            logger.warning("rejoining after data loss: no votes and no campaign until the log caught up with a leader",
+                           metadata: ["data_dir": "\(node.dataDirectory)"])
         }
         let storage = try DiskStorage(directory: node.dataDirectory,
                                       initialMembership: runtimeConfig.bootstrapMembership, logger: logger)
+        if rejoin && !rejoinPending {
+            // Kept until the node caught up, so a restart before then still rejoins.
+            try DataDirectory.writeRejoinMarker(in: node.dataDirectory)
+        }
         let runtimeSlot = NIOLockedValueBox<RaftRuntime?>(nil)
         var peers: [NodeID: PeerAddress] = [:]
         for p in node.peers where p.id != node.node { peers[p.id] = p.raft }
@@ -132,7 +139,8 @@ struct StoreRun: AsyncParsableCommand {
             onPeerLost: { peer in runtimeSlot.withLockedValue { $0 }?.reportUnreachable(peer) }) { message in
                 runtimeSlot.withLockedValue { $0 }?.receive(message)
             }
-        let runtime = try RaftRuntime(config: runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger) { m in
+        let runtime = try RaftRuntime(config: runtimeConfig, storage: storage, loop: raftLoop.next(), logger: logger,
+                                      onRejoined: { try? DataDirectory.removeRejoinMarker(in: node.dataDirectory) }) { m in
             if !transport.send(m), case .installSnapshot = m.body {
                 runtimeSlot.withLockedValue { $0 }?.reportSnapshotFailed(to: m.to)
             }

@@ -30,12 +30,18 @@ public final class RaftRuntime: Sendable {
     private let logger: Logger
     private let transmit: @Sendable (Message) -> Void
     private let writer: LogWriter
+    private let onRejoined: (@Sendable () -> Void)?
 
     /// Creates the runtime over `storage` (bootstrapping it with
     /// `config.bootstrapMembership` if it is empty). `transmit` sends a message to a peer; it
     /// must not block. Call `start()` to begin ticking.
+    ///
+    /// `onRejoined` is called (on the loop, must not block for long) once a node started with
+    /// `RaftConfig.rejoinAfterDataLoss` has caught up with a leader and votes again.
     public init(config: RuntimeConfig, storage: sending any DurableRaftStorage, loop: any EventLoop,
-                logger: Logger, transmit: @escaping @Sendable (Message) -> Void) throws {
+                logger: Logger, onRejoined: (@Sendable () -> Void)? = nil,
+                transmit: @escaping @Sendable (Message) -> Void) throws {
+        self.onRejoined = onRejoined
         self.id = config.raft.id
         self.config = config
         self.loop = loop
@@ -405,6 +411,11 @@ public final class RaftRuntime: Sendable {
         serveReads()
         maybeSnapshot()
         recordAcknowledgingMembers()
+        if s.rejoining && !s.raft.isRejoining {
+            s.rejoining = false
+            logger.notice("caught up with the leader after data loss; voting again")
+            onRejoined?()
+        }
     }
 
     /// On the leader: writes `ClusterKey.raftMember(id)` for every voter that has
@@ -512,6 +523,8 @@ final class RuntimeState {
     /// A `Ready`'s write is under way on the writer thread.
     var writeInFlight = false
     var snapshotInFlight = false
+    /// Started rejoining after data loss and not yet seen caught up.
+    var rejoining: Bool
     /// Voters whose `ClusterKey.raftMember` key this leader wrote or found.
     var markedMembers: Set<NodeID> = []
     /// How long the last write took, for status and benchmarks.
@@ -521,6 +534,7 @@ final class RuntimeState {
 
     init(config: RuntimeConfig, storage: MemoryStorage) throws {
         raft = try RaftNode(config: config.raft, storage: storage)
+        rejoining = config.raft.rejoinAfterDataLoss
         let snap = storage.latestSnapshot
         store = try KeyValueStore(snapshot: snap.data)
         applied = snap.metadata.index

@@ -144,5 +144,9 @@ struct StoreDataLossProcessTests {
         for n: UInt64 in [1, 2] { others += "\((try? await client.status(of: NodeID(n))).map { "\($0)" } ?? "-")\n" }
         #expect(caughtUp == true, "node 3: \(s3.map { "\($0)" } ?? "unreachable")\n\(others)\(cluster.log(3))")
         #expect(await cluster.waitForExit(3, timeout: .milliseconds(100)) == nil, "the rejoined node keeps running")
+        // The marker that keeps a restart rejoining is gone once it caught up.
+        let marker = DataDirectory.rejoinMarker(in: "\(cluster.directory)/n3")
+        let cleared = await eventually(.seconds(5)) { FileManager.default.fileExists(atPath: marker) ? nil : true }
+        #expect(cleared == true)
     }
 }
