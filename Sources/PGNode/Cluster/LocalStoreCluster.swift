@@ -55,7 +55,7 @@ public final class LocalStoreCluster: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["store", "run", "--config", configPath(node), "--log-level", "warning"] + extraArguments
         let log = FileHandle(forWritingAtPath: "\(directory)/n\(node).log") ?? {
-            FileManager.default.createFile(atPath: "\(directory)/n\(node).log", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(directory)/n\(node).log", contents: nil)
             return FileHandle(forWritingAtPath: "\(directory)/n\(node).log")!
         }()
         log.seekToEndOfFile()

@@ -47,8 +47,7 @@ final class LogWriter: @unchecked Sendable {
     /// completes on `loop` once they are (or with the storage's error), after `view` shows
     /// them.
     func persist(_ ready: Ready, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let durable = self.durable
-        return pool.runIfActive(eventLoop: loop) { try durable.persist(ready) }.map {
+        pool.runIfActive(eventLoop: loop) { try self.durable.persist(ready) }.map {
             if let s = ready.snapshot { self.view.applySnapshot(s) }
             self.view.append(ready.entries)
             if let hs = ready.hardState { self.view.setHardState(hs) }
@@ -58,10 +57,9 @@ final class LogWriter: @unchecked Sendable {
     /// Records a snapshot of the applied state at `index` durably (compacting the disk log)
     /// and then, on `loop`, in `view`, which keeps `snapshotTail` entries before `index`.
     func createSnapshot(at index: LogIndex, membership: Membership, data: [UInt8], on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let durable = self.durable
-        return pool.runIfActive(eventLoop: loop) {
-            try durable.createSnapshot(at: index, membership: membership, data: data)
-            return durable.latestSnapshot
+        pool.runIfActive(eventLoop: loop) {
+            try self.durable.createSnapshot(at: index, membership: membership, data: data)
+            return self.durable.latestSnapshot
         }.map { snapshot in
             self.view.recordSnapshot(snapshot, keepingEntries: self.snapshotTail)
         }
