@@ -12,7 +12,8 @@ final class RuntimeCluster: Sendable {
     let runtimes: [RaftRuntime]
     let down: NIOLockedValueBox<Set<NodeID>>
 
-    init(size: Int = 3, storage: (Int) -> any DurableRaftStorage = { _ in MemoryStorage() }) throws {
+    init(size: Int = 3, tick: Duration = .milliseconds(10),
+         storage: (Int) -> any DurableRaftStorage = { _ in MemoryStorage() }) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: size)
         let membership = Membership(voters: Set((1...size).map { NodeID(UInt64($0)) }))
         let down = NIOLockedValueBox<Set<NodeID>>([])
@@ -23,7 +24,7 @@ final class RuntimeCluster: Sendable {
             var raft = RaftConfig(id: NodeID(UInt64(i)))
             raft.randomSeed = UInt64(i) &* 7919
             var config = RuntimeConfig(raft: raft, bootstrapMembership: membership)
-            config.tickInterval = .milliseconds(10)
+            config.tickInterval = tick
             config.requestTimeout = .seconds(2)
             config.snapshotEvery = 50
             var logger = Logger(label: "test.n\(i)")
