@@ -34,8 +34,9 @@ public struct RaftConfig: Sendable {
     /// This node lost its durable state (vote and log: an emptied or damaged data directory)
     /// and rejoins under its old id: it refuses every vote until its log has caught up with
     /// a leader's commit index (`RaftNode.isRejoining` turns false). Without this a node that
-    /// forgot what it promised could vote twice in a term or help a stale node win. The
-    /// flag is not persisted: a node restarted before it caught up must be given it again.
+    /// forgot what it promised could vote twice in a term or help a stale node win. The core
+    /// does not persist the flag: the application must give it again to a node restarted
+    /// before it caught up (`pgha store run` keeps a marker file in the data directory).
     public var rejoinAfterDataLoss: Bool = false
     /// Seed for the randomized election timeout; give every node a different one.
     public var randomSeed: UInt64
