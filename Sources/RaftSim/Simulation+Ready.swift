@@ -80,6 +80,11 @@ extension Simulation {
         nodes[i].raft!.advance(rd)
         serveReads(i)
         maybeSnapshot(i)
+        if nodes[i].config.rejoinAfterDataLoss && !nodes[i].raft!.isRejoining {
+            // Caught up after losing its disk: later restarts are ordinary (the runtime
+            // removes its rejoin marker at this point).
+            nodes[i].config.rejoinAfterDataLoss = false
+        }
         if let failure = nodes[i].raft!.storageFailure {
             fail(Violation(property: "Storage", time: time, detail: "node \(slot) could not read entries it had stored: \(failure)"))
             return false
