@@ -89,7 +89,16 @@ extension Simulation {
             let voters = leader?.membership.voters ?? []
             let settled = leader.map { $0.membership(atIndex: $0.commitIndex) == $0.membership } ?? false
             let isVoter = nodes.contains { $0.raft?.membership.voters.contains(NodeID(UInt64(victim))) == true }
-            if !isVoter || (voters.count >= 3 && settled && leaderSlot != victim && !nodes.contains(where: \.awaitingReplacement)) {
+            // Every other voter up, voting (not rejoining) and caught up: losing a voter while
+            // another one cannot vote is two faults, which three voters do not survive.
+            let othersHealthy = leader.map { l in
+                voters.filter { Int($0.rawValue) != victim && $0 != l.id }.allSatisfy { v in
+                    let other = nodes[Int(v.rawValue) - 1].raft
+                    return other != nil && !other!.isRejoining && (l.status.followers[v]?.match ?? .zero) >= l.commitIndex
+                }
+            } ?? false
+            if !isVoter || (voters.count >= 3 && settled && othersHealthy && leaderSlot != victim
+                            && !nodes.contains(where: \.awaitingReplacement)) {
                 apply(.loseDisk(victim))
             }
         }
