@@ -105,6 +105,7 @@ struct SimCommand: ParsableCommand {
     func hunt() throws {
         print("planted bug                  first failing seed   property violated")
         var missed: [String] = []
+        var cleanFailures: [String] = []
         for name in bugs.isEmpty ? SimulationOptions.plantedBugCatalog : bugs {
             var found: (UInt64, String)?
             for i in 0..<seeds {
@@ -119,12 +120,19 @@ struct SimCommand: ParsableCommand {
             let pad = name.padding(toLength: 28)
             if let (s, p) = found {
                 print("\(pad) \(String(s).padding(toLength: 20)) \(p)")
+                // A catch counts only if the unmodified core passes the same seed; otherwise
+                // the seed shows a defect of its own (in the core or the harness).
+                let clean = Simulation.run(options(seed: s, bugs: []))
+                if !clean.passed {
+                    print("  but seed \(s) fails without the bug too:\n\(clean.report)")
+                    cleanFailures.append(name)
+                }
             } else {
                 print("\(pad) none in \(seeds) seeds")
                 missed.append(name)
             }
         }
-        if !missed.isEmpty { throw ExitCode(1) }
+        if !missed.isEmpty || !cleanFailures.isEmpty { throw ExitCode(1) }
     }
 }
 
