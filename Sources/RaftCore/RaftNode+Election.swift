@@ -127,11 +127,14 @@ extension RaftNode {
     /// simulator checks that a lease holder's voters never have a willing quorum.
     package var grantsVotesNow: Bool {
         if config.plantedBugs.contains(.voteIgnoringLease) { return true }
-        if config.plantedBugs.contains(.stickinessLostOnHigherTerm) {
-            let inLease = leader != nil && electionElapsed < config.electionTicks
-            return !inLease && now >= UInt64(config.electionTicks)
-        }
+        if config.plantedBugs.contains(.stickinessLostOnHigherTerm) { return !refusesVotesByOldRule }
         return !refusesVotes
+    }
+
+    /// The pre-fix stickiness rule, kept as the planted bug `stickiness-lost-on-higher-term`:
+    /// judged by `leader`, which any higher-term message clears.
+    var refusesVotesByOldRule: Bool {
+        (leader != nil && electionElapsed < config.electionTicks) || now < UInt64(config.electionTicks)
     }
 
     /// Whether to ignore the (pre)vote request `r` for `requestTerm` (at or above ours),
@@ -141,13 +144,7 @@ extension RaftNode {
     /// requests are judged, and by `leader`, which any higher-term message clears.
     mutating func refusesVote(_ r: VoteRequest, term requestTerm: Term, oldRule: Bool) -> Bool {
         if r.leadershipTransfer || config.plantedBugs.contains(.voteIgnoringLease) { return false }
-        let refuse: Bool
-        if oldRule {
-            let inLease = leader != nil && electionElapsed < config.electionTicks
-            refuse = requestTerm > term && (inLease || now < UInt64(config.electionTicks))
-        } else {
-            refuse = refusesVotes
-        }
+        let refuse = oldRule ? requestTerm > term && refusesVotesByOldRule : refusesVotes
         if refuse { counters.votesRefusedInLease += 1 }
         return refuse
     }

@@ -47,10 +47,8 @@ extension RaftNode {
         // longer true: an acknowledgement of entries that a newer leader's append replaced
         // before they were persisted, or a vote the newer term superseded. Drop them
         // (losing a message is always safe in Raft).
-        let current = term
-        let early = messages.filter { $0.term >= current }
-        let late = messagesAfterPersist.filter { $0.term >= current }
-        counters.droppedOutdatedReplies += messages.count + messagesAfterPersist.count - early.count - late.count
+        let early = currentTermOnly(messages)
+        let late = currentTermOnly(messagesAfterPersist)
         if config.plantedBugs.contains(.replyBeforePersist) {
             rd.messages = early + late
         } else if electoralChange {
@@ -100,9 +98,14 @@ extension RaftNode {
     /// could promise entries that the newer leader's appends are about to replace. (When
     /// `advance` follows `ready` with no step in between, this is all of them.)
     public mutating func messagesAfterPersisting(_ rd: Ready) -> [Message] {
+        currentTermOnly(rd.messagesAfterPersist)
+    }
+
+    /// `messages` without those stamped with a term this node has left (counted).
+    mutating func currentTermOnly(_ messages: [Message]) -> [Message] {
         let current = term
-        let out = rd.messagesAfterPersist.filter { $0.term >= current }
-        counters.droppedOutdatedReplies += rd.messagesAfterPersist.count - out.count
+        let out = messages.filter { $0.term >= current }
+        counters.droppedOutdatedReplies += messages.count - out.count
         return out
     }
 
@@ -117,9 +120,7 @@ extension RaftNode {
         if outstandingElectoralChange || config.plantedBugs.contains(.replyBeforePersist) { return [] }
         if term != lastHardState.term || vote != lastHardState.vote { return [] }
         guard !messages.isEmpty else { return [] }
-        let current = term
-        let out = messages.filter { $0.term >= current }
-        counters.droppedOutdatedReplies += messages.count - out.count
+        let out = currentTermOnly(messages)
         messages = []
         return out
     }

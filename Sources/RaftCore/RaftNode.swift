@@ -193,8 +193,14 @@ public struct RaftNode {
             return
         }
         let oldStickiness = config.plantedBugs.contains(.stickinessLostOnHigherTerm)
-        if m.term >= term, case .preVote(let r) = m.body, refusesVote(r, term: m.term, oldRule: oldStickiness) { return }
-        if m.term >= term, case .vote(let r) = m.body, refusesVote(r, term: m.term, oldRule: oldStickiness) { return }
+        if m.term >= term {
+            switch m.body {
+            case .preVote(let r), .vote(let r):
+                if refusesVote(r, term: m.term, oldRule: oldStickiness) { return }
+            default:
+                break
+            }
+        }
         if m.term > term {
             switch m.body {
             case .preVote:

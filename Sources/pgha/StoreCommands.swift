@@ -24,8 +24,7 @@ struct StoreClientOptions: ParsableArguments {
 
     func makeClient(group: any EventLoopGroup) throws -> (StoreClient, StoreNodeConfig) {
         let node = try loadStoreConfig(config)
-        var endpoints: [NodeID: PeerAddress] = [:]
-        for p in node.peers { endpoints[p.id] = p.client }
+        let endpoints = node.clientEndpoints()
         var logger = Logger(label: "pgha.client")
         logger.logLevel = .error
         let client = StoreClient(config: StoreClientConfig(clusterName: node.cluster, secret: node.secret, endpoints: endpoints),
@@ -54,8 +53,7 @@ func loadStoreConfig(_ path: String) throws -> StoreNodeConfig {
 /// and says what to do. If no leader answers within a few seconds (a new cluster starting),
 /// it goes on.
 func refuseIfThisNodeLostItsData(_ node: StoreNodeConfig, group: any EventLoopGroup, logger: Logger) async throws {
-    var endpoints: [NodeID: PeerAddress] = [:]
-    for p in node.peers where p.id != node.node { endpoints[p.id] = p.client }
+    let endpoints = node.clientEndpoints(includingSelf: false)
     guard !endpoints.isEmpty else { return }
     var config = StoreClientConfig(clusterName: node.cluster, secret: node.secret, endpoints: endpoints)
     config.attemptTimeout = .milliseconds(500)

@@ -59,6 +59,13 @@ public struct StoreNodeConfig: Sendable {
     /// This node's own peer entry.
     public var me: StorePeer { peers.first { $0.id == node }! }
 
+    /// Where each member serves clients, this node included or not.
+    public func clientEndpoints(includingSelf: Bool = true) -> [NodeID: PeerAddress] {
+        var endpoints: [NodeID: PeerAddress] = [:]
+        for p in peers where includingSelf || p.id != node { endpoints[p.id] = p.client }
+        return endpoints
+    }
+
     /// The Raft settings this configuration implies.
     public var raftConfig: RaftConfig {
         var c = RaftConfig(id: node, randomSeed: UInt64.random(in: 1...UInt64.max))

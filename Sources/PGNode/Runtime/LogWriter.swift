@@ -28,7 +28,7 @@ final class LogWriter: @unchecked Sendable {
         let (hard, membership) = try durable.initialState()
         let snapshot = durable.latestSnapshot
         let view = MemoryStorage(membership: membership)
-        if !snapshot.isEmpty || snapshot.metadata.index > .zero { view.applySnapshot(snapshot) }
+        if !snapshot.isEmpty { view.applySnapshot(snapshot) }
         let first = durable.firstIndex(), last = durable.lastIndex()
         var low = first
         while low <= last {

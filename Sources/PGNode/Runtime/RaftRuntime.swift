@@ -343,11 +343,9 @@ public final class RaftRuntime: Sendable {
                 continue
             }
             s.writeInFlight = true
-            let started = NIODeadline.now()
             writer.persist(rd, on: loop).whenComplete { result in
                 let s = self.box.value
                 s.writeInFlight = false
-                s.lastWriteNanoseconds = (NIODeadline.now() - started).nanoseconds
                 guard !s.stopped else { return }
                 if case .failure(let error) = result {
                     self.logger.critical("raft storage failed; stopping this node", metadata: ["error": "\(error)"])
@@ -423,7 +421,12 @@ public final class RaftRuntime: Sendable {
     /// back with an empty data directory can find out that it lost data it had promised.
     private func recordAcknowledgingMembers() {
         let s = box.value
-        guard s.raft.currentRole == .leader, s.raft.commitIndex > .zero else { return }
+        guard s.raft.currentRole == .leader else {
+            s.markedMembers = []  // a later leadership checks again
+            return
+        }
+        // Cheap on every Ready: nothing to do once every voter is known to be recorded.
+        guard s.raft.commitIndex > .zero, !s.raft.membership.voters.isSubset(of: s.markedMembers) else { return }
         let status = s.raft.status
         for (peer, progress) in status.followers.sorted(by: { $0.key < $1.key })
         where progress.match > .zero && status.membership.voters.contains(peer) && !s.markedMembers.contains(peer) {
@@ -435,7 +438,7 @@ public final class RaftRuntime: Sendable {
             let command = StoreCommand(requestID: s.nextRequestID(),
                                        operation: .put(key: key, value: Array("\(status.term.rawValue)".utf8), expectedRevision: 0))
             if (try? s.raft.propose(command.encoded())) != nil {
-                s.markedMembers.insert(peer)  // once per leadership; a lost proposal is retried by the next leader
+                s.markedMembers.insert(peer)  // once per leadership; a lost proposal is retried by a later one
                 scheduleDrain()
             }
         }
@@ -527,8 +530,6 @@ final class RuntimeState {
     var rejoining: Bool
     /// Voters whose `ClusterKey.raftMember` key this leader wrote or found.
     var markedMembers: Set<NodeID> = []
-    /// How long the last write took, for status and benchmarks.
-    var lastWriteNanoseconds: Int64 = 0
     private var requestCounter: UInt64 = 0
     private let requestPrefix: UInt64
 

@@ -131,6 +131,9 @@ public struct TransportConfig: Sendable {
         if maxFrameSize < 64 || UInt64(maxFrameSize) > UInt64(UInt32.max) {
             throw .invalidConfig("maxFrameSize \(maxFrameSize) is not in 64...\(UInt32.max)")
         }
+        if maxMessageSize < maxFrameSize || UInt64(maxMessageSize) > UInt64(UInt32.max) {
+            throw .invalidConfig("maxMessageSize \(maxMessageSize) is not in maxFrameSize (\(maxFrameSize))...\(UInt32.max)")
+        }
         if maxQueuedBytesPerPeer < 1 || maxQueuedMessagesPerPeer < 1 {
             throw .invalidConfig("maxQueuedBytesPerPeer and maxQueuedMessagesPerPeer must be at least 1")
         }

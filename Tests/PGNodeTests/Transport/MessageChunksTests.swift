@@ -82,3 +82,14 @@ import Testing
         }
     }
 }
+
+@Suite struct MaxMessageSizeConfigTests {
+    @Test func aMessageLimitBelowTheFrameLimitIsAClearConfigError() {
+        var config = TransportConfig(clusterName: "c", nodeID: 1, secret: transportTestSecret, listenPort: 0)
+        config.maxFrameSize = 4_096
+        config.maxMessageSize = 1_000
+        #expect(throws: TransportError.self) { try config.validate() }
+        config.maxMessageSize = 4_096
+        #expect(throws: Never.self) { try config.validate() }
+    }
+}
