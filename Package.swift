@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "RaftSim", targets: ["RaftSim"]),
+        .library(name: "HACore", targets: ["HACore"]),
         .library(name: "PGNode", targets: ["PGNode"]),
         .executable(name: "pgha", targets: ["pgha"]),
     ],
@@ -23,9 +24,11 @@ let package = Package(
         .target(name: "RaftCore"),
         // Deterministic simulator and checkers for RaftCore.
         .target(name: "RaftSim", dependencies: ["RaftCore"]),
+        // The HA decision function and its types: pure, no I/O (the simulator runs it too).
+        .target(name: "HACore"),
         // Everything with effects: Postgres control, runtime, transport (grows with later issues).
         .target(name: "PGNode", dependencies: [
-            "RaftCore", "CLibPQ",
+            "RaftCore", "HACore", "CLibPQ",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -34,7 +37,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "pgha", dependencies: [
-            "PGNode", "RaftCore", "RaftSim",
+            "PGNode", "RaftCore", "RaftSim", "HACore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -44,9 +47,10 @@ let package = Package(
         // libFuzzer entry points; see README "Fuzzing".
         .executableTarget(name: "RaftFuzz", dependencies: ["RaftCore", "RaftSim"]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
+        .testTarget(name: "HACoreTests", dependencies: ["HACore"]),
         .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "RaftCore"]),
         .testTarget(name: "PGNodeTests", dependencies: [
-            "PGNode", "RaftCore",
+            "PGNode", "RaftCore", "HACore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

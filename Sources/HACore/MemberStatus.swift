@@ -1,0 +1,151 @@
+/// What a member reports about itself: stored (JSON) under `members/<name>` on a period, and
+/// answered directly to a new leader's status round. Field names follow Patroni's
+/// `/patroni` and member keys where the concept is the same.
+public struct MemberStatus: Hashable, Sendable, Codable {
+    /// The member's name (unique in the cluster).
+    public var name: String
+    /// Its Raft node id.
+    public var raftID: UInt64
+    /// `primary`, `replica`, or `uninitialized` (no data directory yet).
+    public var role: MemberRole
+    /// The state of its Postgres process.
+    public var state: PostgresRunState
+    /// Where its Postgres accepts connections.
+    public var host: String
+    public var port: Int
+    /// The Postgres system identifier of its data directory, if it has one.
+    public var systemIdentifier: UInt64?
+    /// Its current timeline (primary: the one it writes; replica: the one it receives or replays).
+    public var timeline: UInt32?
+    /// Primary: the current WAL write position.
+    public var walPosition: LSN?
+    /// Replica: the last WAL position received (flushed) from the primary.
+    public var receivedLSN: LSN?
+    /// Replica: the last WAL position replayed.
+    public var replayedLSN: LSN?
+    /// Replica: whether its WAL receiver is streaming right now.
+    public var streaming: Bool
+    /// Replica: the member whose Postgres it follows.
+    public var following: String?
+    /// Patroni's tags: `nofailover`, `noloadbalance`, `clonefrom`, `nosync`, `failover_priority`, and any others.
+    public var tags: Tags
+    /// Primary: one row per standby from `pg_stat_replication`.
+    public var replication: [ReplicationRow]
+    /// Postgres' `server_version_num`, for example 150010.
+    public var serverVersion: Int?
+    /// Wall-clock time of the report, Unix milliseconds (for display; decisions use `Instant`).
+    public var reportedAtUnixMs: UInt64
+
+    public init(name: String, raftID: UInt64, role: MemberRole, state: PostgresRunState, host: String, port: Int,
+                systemIdentifier: UInt64? = nil, timeline: UInt32? = nil, walPosition: LSN? = nil,
+                receivedLSN: LSN? = nil, replayedLSN: LSN? = nil, streaming: Bool = false, following: String? = nil,
+                tags: Tags = Tags(), replication: [ReplicationRow] = [], serverVersion: Int? = nil,
+                reportedAtUnixMs: UInt64 = 0) {
+        self.name = name
+        self.raftID = raftID
+        self.role = role
+        self.state = state
+        self.host = host
+        self.port = port
+        self.systemIdentifier = systemIdentifier
+        self.timeline = timeline
+        self.walPosition = walPosition
+        self.receivedLSN = receivedLSN
+        self.replayedLSN = replayedLSN
+        self.streaming = streaming
+        self.following = following
+        self.tags = tags
+        self.replication = replication
+        self.serverVersion = serverVersion
+        self.reportedAtUnixMs = reportedAtUnixMs
+    }
+
+    /// The WAL position this member's data reaches: a primary's write position, a replica's
+    /// received position (or replayed, if it received nothing yet).
+    public var lsn: LSN? { role == .primary ? walPosition : (receivedLSN ?? replayedLSN) }
+
+    enum CodingKeys: String, CodingKey {
+        case name, raftID = "raft_id", role, state, host, port, systemIdentifier = "system_identifier", timeline
+        case walPosition = "wal_position", receivedLSN = "received_location", replayedLSN = "replayed_location"
+        case streaming, following, tags, replication, serverVersion = "server_version", reportedAtUnixMs = "reported_at_ms"
+    }
+}
+
+/// The role a member's Postgres plays.
+public enum MemberRole: String, Hashable, Sendable, Codable {
+    case primary
+    case replica
+    /// No data directory yet (before bootstrap or before its base backup).
+    case uninitialized
+}
+
+/// The state of a member's Postgres process, with Patroni's names.
+public enum PostgresRunState: String, Hashable, Sendable, Codable {
+    case running
+    case starting
+    case stopped
+    /// It exited without being asked to.
+    case crashed
+    /// A base backup, rewind or bootstrap is under way.
+    case creatingReplica = "creating replica"
+    case rewinding
+    case initializing = "initializing new cluster"
+    /// The agent refuses to run this data directory (another cluster's, for example).
+    case refused
+}
+
+/// One standby as the primary's `pg_stat_replication` shows it.
+public struct ReplicationRow: Hashable, Sendable, Codable {
+    public var applicationName: String
+    public var clientAddress: String?
+    public var state: String
+    public var syncState: String
+    public var sentLSN: LSN?
+    public var writeLSN: LSN?
+    public var flushLSN: LSN?
+    public var replayLSN: LSN?
+
+    public init(applicationName: String, clientAddress: String? = nil, state: String, syncState: String,
+                sentLSN: LSN? = nil, writeLSN: LSN? = nil, flushLSN: LSN? = nil, replayLSN: LSN? = nil) {
+        self.applicationName = applicationName
+        self.clientAddress = clientAddress
+        self.state = state
+        self.syncState = syncState
+        self.sentLSN = sentLSN
+        self.writeLSN = writeLSN
+        self.flushLSN = flushLSN
+        self.replayLSN = replayLSN
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case applicationName = "application_name", clientAddress = "client_addr", state, syncState = "sync_state"
+        case sentLSN = "sent_lsn", writeLSN = "write_lsn", flushLSN = "flush_lsn", replayLSN = "replay_lsn"
+    }
+}
+
+/// A member's tags (Patroni's names). Unknown tags are kept and reported.
+public struct Tags: Hashable, Sendable, Codable {
+    /// Never promote this member.
+    public var noFailover: Bool
+    /// Exclude from `/replica` health checks (issue 9).
+    public var noLoadBalance: Bool
+    /// Higher is preferred at failover among equally advanced replicas; 0 means never (as
+    /// Patroni's `failover_priority`).
+    public var failoverPriority: Int
+    /// Other tags, reported as they are.
+    public var other: [String: String]
+
+    public init(noFailover: Bool = false, noLoadBalance: Bool = false, failoverPriority: Int = 1, other: [String: String] = [:]) {
+        self.noFailover = noFailover
+        self.noLoadBalance = noLoadBalance
+        self.failoverPriority = failoverPriority
+        self.other = other
+    }
+
+    /// Whether this member may ever become primary.
+    public var mayBePromoted: Bool { !noFailover && failoverPriority > 0 }
+
+    enum CodingKeys: String, CodingKey {
+        case noFailover = "nofailover", noLoadBalance = "noloadbalance", failoverPriority = "failover_priority", other
+    }
+}
