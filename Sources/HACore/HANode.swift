@@ -1,9 +1,296 @@
-/// The HA decision for one member: from an `HAInput` to the actions that bring the local
-/// Postgres in line with the cluster (DESIGN.md, "The HA rules"). Pure and deterministic.
+/// The HA decision for one member: from an `HAInput` (the cluster as the store shows it, this
+/// node's Raft role and lease, its local Postgres, the time) to the actions that bring the
+/// local Postgres in line with the cluster. Pure and deterministic: no clock, no I/O; the same
+/// inputs give the same actions, so table tests and the simulator run the code production runs.
+///
+/// The rules (DESIGN.md, "The HA rules"):
+/// - **One writer.** Postgres runs as primary only on the Raft leader while its lease holds.
+///   A leader without a valid lease, or a follower whose Postgres is a primary, fences it.
+///   (The executor's lease timer also fences on its own; the decision is the second line.)
+/// - **Only sound candidates campaign.** A node may start elections only while its Postgres
+///   is a running standby of this cluster (or, before bootstrap, could bootstrap it), and its
+///   tags allow promotion.
+/// - **Failover.** A leader whose Postgres is a standby gathers every reachable member's fresh
+///   status (`gatherStatus`), picks the best candidate (`Placement`) and either promotes itself
+///   or hands leadership to the better member; if that transfer does not complete within
+///   `transfer_timeout`, it promotes itself when it qualifies.
+/// - **Restart in place.** A leader whose own primary crashed starts it again; if it does not
+///   come up within `primary_start_timeout`, it hands leadership to the best replica.
+/// - **Rejoin.** A follower whose data last ran as a primary is rewound from the current
+///   primary before it follows (pg_rewind reports "no rewind required" when it did not
+///   diverge); when pg_rewind fails it is rebuilt from a base backup (if allowed).
+/// - **Identity.** A data directory of another cluster (other system identifier) is never
+///   started: the node refuses and says what to do.
 public struct HANode: Hashable, Sendable {
+    /// Failed actions are retried after this long.
+    public static let retryAfterMs: UInt64 = 5_000
+    /// A status round older than this is gathered again.
+    public static let statusRoundMaxAgeMs: UInt64 = 5_000
+
+    /// The last `setMayCampaign` value emitted (nil: none yet), so it is emitted on change.
+    public private(set) var mayCampaign: Bool?
+    /// The term the per-term memory below belongs to.
+    private var term: UInt64 = 0
+    /// Leader: when it began waiting for its own primary to come up.
+    private var primaryStartBegan: Instant?
+    /// Leader: the transfer it started in `term`, and when.
+    private var transfer: PendingTransfer?
+    /// Primary: the member set its slots were last synced for (nil: not since it became primary).
+    private var slotsSyncedFor: Set<String>?
+    /// The last failure of each kind of action.
+    private var failures: [FailureKind: Instant] = [:]
+    private var rewindFailed = false
+
+    enum FailureKind: Hashable, Sendable { case rewind, rebuild, start, promote, bootstrap }
+
+    struct PendingTransfer: Hashable, Sendable {
+        var member: String
+        var at: Instant
+    }
+
     public init() {}
 
-    public mutating func decide(_ input: HAInput) -> [HAAction] { [] }
+    /// The actions for `input`, in the order the executor must run them.
+    public mutating func decide(_ input: HAInput) -> [HAAction] {
+        if input.raft.term != term {
+            term = input.raft.term
+            transfer = nil
+        }
+        if !input.local.isRunningPrimary { slotsSyncedFor = nil }
+        var actions: [HAAction] = []
+        if let refusal = refusal(input) {
+            if input.local.process == .running {
+                actions.append(.fence(reason: "the data directory is not this cluster's"))
+            }
+            emitMayCampaign(false, "the data directory cannot be used", into: &actions)
+            actions.append(.refuse(reason: refusal))
+            return actions
+        }
+        let (may, why) = campaignEligibility(input)
+        emitMayCampaign(may, why, into: &actions)
+        if input.raft.isLeader {
+            actions += leaderActions(input)
+        } else {
+            primaryStartBegan = nil
+            actions += followerActions(input)
+        }
+        return actions
+    }
 
-    public mutating func record(_ outcome: HAOutcome) {}
+    /// Feeds back what happened to an action, so retries back off and a failed rewind leads
+    /// to a rebuild.
+    public mutating func record(_ outcome: HAOutcome) {
+        switch outcome {
+        case .rewindFailed(let at, _):
+            failures[.rewind] = at
+            rewindFailed = true
+        case .rebuildFailed(let at, _): failures[.rebuild] = at
+        case .startFailed(let at, _): failures[.start] = at
+        case .promoteFailed(let at, _): failures[.promote] = at
+        case .bootstrapFailed(let at, _): failures[.bootstrap] = at
+        case .repaired:
+            rewindFailed = false
+            failures[.rewind] = nil
+            failures[.rebuild] = nil
+        }
+    }
+
+    // MARK: Rules
+
+    /// Why this node must not run Postgres on its data directory, if it must not.
+    private func refusal(_ input: HAInput) -> String? {
+        switch input.local.dataDirectory {
+        case .unusable(let why):
+            return "the data directory cannot be used (\(why)); move it away so this node takes a fresh base backup"
+        case .initialized(let c):
+            if let sysid = input.cluster.systemIdentifier, c.systemIdentifier != sysid {
+                return "the data directory holds another Postgres cluster (system identifier \(c.systemIdentifier)); "
+                    + "this cluster's is \(sysid). Move the directory away (or delete it) and this node will take a "
+                    + "fresh base backup from the primary, or point data_dir at this cluster's directory."
+            }
+            return nil
+        case .empty:
+            return nil
+        }
+    }
+
+    private func campaignEligibility(_ input: HAInput) -> (Bool, String) {
+        guard input.tags.mayBePromoted else { return (false, "its tags forbid promotion") }
+        if input.cluster.systemIdentifier == nil {
+            return (true, "the cluster is not bootstrapped yet")
+        }
+        if input.local.isRunningReplica { return (true, "its Postgres is a running standby") }
+        if input.raft.isLeader && input.local.isRunningPrimary { return (true, "it runs the primary") }
+        return (false, "its Postgres is not a running standby")
+    }
+
+    private mutating func emitMayCampaign(_ may: Bool, _ reason: String, into actions: inout [HAAction]) {
+        guard mayCampaign != may else { return }
+        mayCampaign = may
+        actions.append(.setMayCampaign(may, reason: reason))
+    }
+
+    private func recentlyFailed(_ kind: FailureKind, _ now: Instant) -> Bool {
+        guard let at = failures[kind] else { return false }
+        return now.milliseconds(since: at) < Self.retryAfterMs
+    }
+
+    // MARK: Leader
+
+    private mutating func leaderActions(_ input: HAInput) -> [HAAction] {
+        let local = input.local
+        guard input.holdsLease else {
+            if local.isRunningPrimary { return [.fence(reason: "leader without a valid lease")] }
+            return [.wait(reason: "leader, waiting for a quorum-renewed lease")]
+        }
+        guard input.cluster.systemIdentifier != nil else { return bootstrapActions(input) }
+        if local.dataDirectory == .empty {
+            return handOver(input, reason: "the leader has no data directory")
+                ?? [.wait(reason: "leader without data, and no member to hand leadership to")]
+        }
+        if local.isRunningPrimary {
+            primaryStartBegan = nil
+            let others = memberNames(input).subtracting([input.me])
+            guard slotsSyncedFor != others else { return [] }
+            slotsSyncedFor = others
+            return [.syncSlots(others)]
+        }
+        if local.isRunningReplica { return failoverActions(input) }
+        guard case .initialized(let control) = local.dataDirectory else { return [] }
+        if control.lastRanAsPrimary {
+            // Our own primary is down (crashed, or stopped): restart it in place, within
+            // primary_start_timeout. It may be primary only if no later promotion happened.
+            if let latest = input.cluster.latestTimeline, control.timeline < latest {
+                return handOver(input, reason: "this node's data ends on timeline \(control.timeline) but timeline \(latest) exists")
+                    ?? [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
+            }
+            let began = primaryStartBegan ?? input.now
+            primaryStartBegan = began
+            if input.now.milliseconds(since: began) >= input.cluster.config.primaryStartTimeoutMs {
+                return handOver(input, reason: "Postgres did not come up as primary within primary_start_timeout")
+                    ?? [.wait(reason: "Postgres did not come up within primary_start_timeout and no replica can take over")]
+            }
+            if case .starting = local.process { return [.wait(reason: "starting Postgres as primary")] }
+            if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
+            return [.startPrimary]
+        }
+        if case .starting = local.process { return [.wait(reason: "starting Postgres as a standby")] }
+        if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
+        return [.startReplica(following: nil)]
+    }
+
+    private mutating func bootstrapActions(_ input: HAInput) -> [HAAction] {
+        switch input.local.dataDirectory {
+        case .empty:
+            if recentlyFailed(.bootstrap, input.now) { return [.wait(reason: "bootstrap failed; retrying soon")] }
+            if case .starting = input.local.process { return [.wait(reason: "bootstrapping")] }
+            return [.bootstrap]
+        case .initialized(let c):
+            // Patroni's behaviour: a leader that finds a data directory but no cluster takes it
+            // over as the cluster's.
+            return [.adoptExistingCluster(systemIdentifier: c.systemIdentifier)]
+        case .unusable:
+            return []  // refused earlier
+        }
+    }
+
+    private mutating func failoverActions(_ input: HAInput) -> [HAAction] {
+        guard let round = input.statusRound, round.term == input.raft.term,
+              input.now.milliseconds(since: round.at) <= Self.statusRoundMaxAgeMs else {
+            return [.gatherStatus(term: input.raft.term)]
+        }
+        let placement = Placement(statuses: Array(round.statuses.values), cluster: input.cluster)
+        guard let best = placement.best else {
+            return [.wait(reason: "no member qualifies for promotion: " + placement.exclusionSummary)]
+        }
+        let oldPrimary = input.cluster.history.last?.newPrimary
+        if best.name == input.me {
+            if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
+            return [.promote(reason: "failover", oldPrimary: oldPrimary)]
+        }
+        if let t = transfer {
+            if input.now.milliseconds(since: t.at) < input.cluster.config.transferTimeoutMs {
+                return [.wait(reason: "handing leadership to \(t.member)")]
+            }
+            // The transfer did not complete: promote ourselves if we qualify at all.
+            if placement.qualifies(input.me) && !recentlyFailed(.promote, input.now) {
+                return [.promote(reason: "failover (transfer to \(t.member) did not complete)", oldPrimary: oldPrimary)]
+            }
+        }
+        transfer = PendingTransfer(member: best.name, at: input.now)
+        return [.transferLeadership(to: best.name, raftID: best.raftID,
+                                    reason: "\(best.name) is the better primary (\(placement.describe(best)))")]
+    }
+
+    /// Hands leadership to the best member by the periodic reports (running standbys of this
+    /// cluster), or nil if there is none.
+    private mutating func handOver(_ input: HAInput, reason: String) -> [HAAction]? {
+        let others = input.cluster.members.values.filter { $0.name != input.me }
+        let placement = Placement(statuses: Array(others), cluster: input.cluster)
+        guard let best = placement.best else { return nil }
+        if let t = transfer, input.now.milliseconds(since: t.at) < input.cluster.config.transferTimeoutMs {
+            return [.wait(reason: "handing leadership to \(t.member)")]
+        }
+        transfer = PendingTransfer(member: best.name, at: input.now)
+        return [.transferLeadership(to: best.name, raftID: best.raftID, reason: reason)]
+    }
+
+    private func memberNames(_ input: HAInput) -> Set<String> {
+        Set(input.cluster.members.keys).union(input.raft.voters.values)
+    }
+
+    // MARK: Follower
+
+    private mutating func followerActions(_ input: HAInput) -> [HAAction] {
+        let local = input.local
+        if local.isRunningPrimary { return [.fence(reason: "this node is not the Raft leader")] }
+        if case .starting = local.process { return [.wait(reason: "Postgres is starting")] }
+        guard input.cluster.systemIdentifier != nil else {
+            return [.wait(reason: "the cluster is not bootstrapped yet; waiting for the leader")]
+        }
+        let stopped = local.process == .stopped || { if case .crashed = local.process { return true }; return false }()
+        guard let leader = input.raft.leader, let upstream = input.cluster.members[leader],
+              upstream.state == .running, upstream.role != .uninitialized else {
+            // No usable upstream: keep what runs; a stopped standby starts in recovery so it may
+            // campaign. A former primary stays down unless its data is the newest timeline.
+            if stopped, case .initialized(let c) = local.dataDirectory, !recentlyFailed(.start, input.now) {
+                let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
+                if !c.lastRanAsPrimary || newest { return [.startReplica(following: nil)] }
+            }
+            return [.wait(reason: "no leader with a running Postgres is known")]
+        }
+        switch local.dataDirectory {
+        case .empty:
+            if recentlyFailed(.rebuild, input.now) { return [.wait(reason: "the base backup failed; retrying soon")] }
+            return [.rebuild(from: leader)]
+        case .unusable:
+            return []
+        case .initialized(let c):
+            if stopped {
+                if c.lastRanAsPrimary {
+                    // It may hold WAL the current primary never had: rewind (a no-op if it did
+                    // not diverge) from the primary before following.
+                    guard upstream.role == .primary else {
+                        return [.wait(reason: "a former primary waits for the new primary before rewinding")]
+                    }
+                    let rewindAllowed = input.cluster.config.usePgRewind && !rewindFailed
+                    if rewindAllowed {
+                        if recentlyFailed(.rewind, input.now) { return [.wait(reason: "pg_rewind failed; retrying soon")] }
+                        return [.rewind(from: leader)]
+                    }
+                    guard input.cluster.config.rebuildOnRewindFailure || !input.cluster.config.usePgRewind else {
+                        return [.wait(reason: "pg_rewind failed and rebuild_on_rewind_failure is off; reinitialize this member")]
+                    }
+                    if recentlyFailed(.rebuild, input.now) { return [.wait(reason: "the base backup failed; retrying soon")] }
+                    return [.rebuild(from: leader)]
+                }
+                if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
+                return [.startReplica(following: leader)]
+            }
+            if local.isRunningReplica, local.running?.following != leader {
+                return [.follow(leader)]
+            }
+            return []
+        }
+    }
 }
