@@ -11,6 +11,9 @@ public struct ClientRequest: Hashable, Sendable {
         case delete(key: String, expectedRevision: UInt64?)
         /// The answering node's Raft status.
         case status
+        /// The answering node's agent's fresh member status (JSON of `HACore.MemberStatus`),
+        /// for a new leader's status round; answered by the node asked, never redirected.
+        case memberStatus
     }
 
     /// Chosen by the client; echoed in the response.
@@ -30,6 +33,8 @@ public struct ClientResponse: Hashable, Sendable {
         case list(revision: UInt64, items: [KeyedValue])
         case written(revision: UInt64)
         case status(NodeStatus)
+        /// The agent's fresh member status, as JSON.
+        case memberStatus([UInt8])
         /// The request failed and, for a write, was not applied (and will not be).
         case failed(StoreError)
         /// A write was handed to Raft, but the node cannot tell whether it was applied (it
@@ -97,6 +102,7 @@ public enum ClientCodec {
         case .put(let k, let v, let e): w.writeByte(3); w.writeBytes(Array(k.utf8)); w.writeBytes(v); StoreCommand.writeExpected(e, &w)
         case .delete(let k, let e): w.writeByte(4); w.writeBytes(Array(k.utf8)); StoreCommand.writeExpected(e, &w)
         case .status: w.writeByte(5)
+        case .memberStatus: w.writeByte(6)
         }
         return w.bytes
     }
@@ -115,6 +121,7 @@ public enum ClientCodec {
             op = .put(key: k, value: v, expectedRevision: try StoreCommand.readExpected(&r))
         case 4: op = .delete(key: try StoreCommand.readKey(&r), expectedRevision: try StoreCommand.readExpected(&r))
         case 5: op = .status
+        case 6: op = .memberStatus
         case let t: throw .unknownTag("ClientRequest", t)
         }
         try r.expectEnd()
@@ -159,6 +166,9 @@ public enum ClientCodec {
         case .outcomeUnknown(let reason):
             w.writeByte(6)
             w.writeBytes(Array(reason.utf8))
+        case .memberStatus(let json):
+            w.writeByte(7)
+            w.writeBytes(json)
         }
         return w.bytes
     }
@@ -203,6 +213,7 @@ public enum ClientCodec {
             }
             outcome = .failed(e)
         case 6: outcome = .outcomeUnknown(reason: String(decoding: try r.readBytes("reason"), as: UTF8.self))
+        case 7: outcome = .memberStatus(try r.readBytes("member status"))
         case let t: throw .unknownTag("ClientResponse", t)
         }
         try r.expectEnd()

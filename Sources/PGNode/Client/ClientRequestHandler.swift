@@ -17,6 +17,7 @@ final class ClientRequestHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private let runtime: RaftRuntime
+    private let memberStatus: MemberStatusSource?
     private let logger: Logger
     private let maxInFlight: Int
     private let counters: ClientRequestCounterBox
@@ -28,10 +29,11 @@ final class ClientRequestHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var removed = false
 
-    init(runtime: RaftRuntime, maxInFlight: Int, counters: ClientRequestCounterBox, refusalLog: LogRateLimiter,
-         logger: Logger) {
+    init(runtime: RaftRuntime, memberStatus: MemberStatusSource?, maxInFlight: Int, counters: ClientRequestCounterBox,
+         refusalLog: LogRateLimiter, logger: Logger) {
         precondition(maxInFlight > 0, "ClientRequestHandler: maxInFlight must be positive")
         self.runtime = runtime
+        self.memberStatus = memberStatus
         self.maxInFlight = maxInFlight
         self.counters = counters
         self.refusalLog = refusalLog
@@ -77,11 +79,17 @@ final class ClientRequestHandler: ChannelDuplexHandler {
     private func start(_ request: ClientRequest, context: ChannelHandlerContext) {
         inFlight += 1
         counters.started(onConnection: inFlight)
-        let runtime = self.runtime
+        let runtime = self.runtime, memberStatus = self.memberStatus
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         Task {
-            let response = ClientResponse(id: request.id, outcome: await runtime.serve(request.operation))
+            let outcome: ClientResponse.Outcome
+            if case .memberStatus = request.operation, let memberStatus {
+                outcome = await memberStatus().map { .memberStatus($0) } ?? .failed(.unavailable("the agent has no status yet"))
+            } else {
+                outcome = await runtime.serve(request.operation)
+            }
+            let response = ClientResponse(id: request.id, outcome: outcome)
             let frame = ByteBuffer(bytes: Handshake.framed(ClientCodec.encode(response)))
             loop.execute { bound.value.handler.answer(frame, context: bound.value.context) }
         }

@@ -3,6 +3,9 @@ import NIOCore
 import NIOPosix
 import RaftCore
 
+/// Answers a status round: the agent's fresh member status as JSON, nil if it has none yet.
+public typealias MemberStatusSource = @Sendable () async -> [UInt8]?
+
 /// The store's client protocol endpoint: authenticated connections (the same framing and
 /// HMAC handshake as peers, with node id 0 for clients) carrying `ClientRequest`s, each
 /// answered with a `ClientResponse`. Requests on one connection may be answered out of order
@@ -17,6 +20,7 @@ public actor ClientServer {
     public static let defaultMaxRequestsInFlight = 256
 
     private let runtime: RaftRuntime
+    private let memberStatus: MemberStatusSource?
     private let handshake: Handshake.Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -33,9 +37,12 @@ public actor ClientServer {
     public nonisolated var connectionCounters: TransportCounters { counters.snapshot }
 
     /// A server for `runtime`, authenticating clients of `clusterName` with `secret`, with at
-    /// most `maxRequestsInFlight` requests in flight per connection.
+    /// most `maxRequestsInFlight` requests in flight per connection. `memberStatus`, if given,
+    /// answers `ClientRequest.Operation.memberStatus` (the agent beside this node).
     public init(runtime: RaftRuntime, clusterName: String, secret: [UInt8], group: any EventLoopGroup, logger: Logger,
-                maxRequestsInFlight: Int = ClientServer.defaultMaxRequestsInFlight) {
+                maxRequestsInFlight: Int = ClientServer.defaultMaxRequestsInFlight,
+                memberStatus: MemberStatusSource? = nil) {
+        self.memberStatus = memberStatus
         precondition(maxRequestsInFlight > 0, "ClientServer: maxRequestsInFlight must be positive")
         self.maxRequestsInFlight = maxRequestsInFlight
         self.runtime = runtime
@@ -49,7 +56,7 @@ public actor ClientServer {
     @discardableResult
     public func start(host: String, port: Int) async throws -> Int {
         let handshake = self.handshake, counters = self.counters, logger = self.logger, runtime = self.runtime
-        let requestCounters = self.requestCounterBox, limit = self.maxRequestsInFlight
+        let requestCounters = self.requestCounterBox, limit = self.maxRequestsInFlight, memberStatus = self.memberStatus
         let ch = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -58,7 +65,7 @@ public actor ClientServer {
                     try TransportPipeline.installAuthenticated(on: channel, handshake: handshake, maxFrameSize: 4 << 20,
                                                                handshakeTimeout: .seconds(2), counters: counters, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(
-                        ClientRequestHandler(runtime: runtime, maxInFlight: limit, counters: requestCounters,
+                        ClientRequestHandler(runtime: runtime, memberStatus: memberStatus, maxInFlight: limit, counters: requestCounters,
                                              refusalLog: counters.refusalLog, logger: logger))
                 }
             }

@@ -31,6 +31,8 @@ extension RaftRuntime {
             case .status:
                 guard let s = await runtime.status() else { return .failed(.stopped) }
                 return .status(NodeStatus(s))
+            case .memberStatus:
+                return .failed(.unavailable("no agent runs beside this store node"))
             }
         } catch {
             return .failed(error)

@@ -89,6 +89,37 @@ public actor StoreClient {
         }
     }
 
+    /// The fresh member status of the agent beside `node` (JSON), asked directly with
+    /// `timeout` for the whole attempt (connecting included).
+    public func memberStatus(of node: NodeID, timeout: Duration) async throws(StoreError) -> [UInt8] {
+        let id = takeID()
+        let outcome: ClientResponse.Outcome
+        do {
+            outcome = try await withThrowingTaskGroup(of: ClientResponse.Outcome?.self) { group in
+                group.addTask {
+                    let conn = try await self.connection(to: node)
+                    return try await conn.request(ClientRequest(id: id, operation: .memberStatus), timeout: timeout).outcome
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                guard let first else { throw StoreError.timeout }
+                return first
+            }
+        } catch {
+            drop(node)
+            throw .unavailable("no status from \(node) within \(timeout): \(error)")
+        }
+        switch outcome {
+        case .memberStatus(let json): return json
+        case .failed(let e): throw e
+        default: throw .unavailable("unexpected answer")
+        }
+    }
+
     /// Closes every connection.
     public func close() async {
         for c in connections.values { await c.close() }

@@ -160,6 +160,33 @@ public final class RaftRuntime: Sendable {
         }.get()
     }
 
+    /// `leaderLease()` as a future, for callers that must not suspend (the lease fence's timer):
+    /// it completes on the Raft loop; a stalled loop delays the answer, never falsifies it.
+    public func leaderLeaseFuture() -> EventLoopFuture<HeldLease?> {
+        loop.submit { () -> HeldLease? in
+            self.catchUpTicks()
+            let s = self.box.value
+            guard !s.stopped, let lease = s.raft.leaderLease else { return nil }
+            return HeldLease(term: lease.term, deadline: self.instant(ofTick: lease.expiresAtTick))
+        }
+    }
+
+    /// Allows or forbids this node to start elections; it keeps voting and replicating
+    /// (`RaftNode.setMayCampaign`). Never blocks.
+    public func setMayCampaign(_ allowed: Bool) {
+        onLoop { $0.setMayCampaign(allowed) }
+    }
+
+    /// Calls `observer` on the Raft loop (it must not block) with the role and leader every
+    /// time they change, and once now with the current ones.
+    public func observeRoles(_ observer: @escaping @Sendable (SoftState) -> Void) async {
+        try? await loop.submit {
+            let s = self.box.value
+            s.roleObserver = observer
+            observer(SoftState(role: s.raft.currentRole, leader: s.raft.status.leader))
+        }.get()
+    }
+
     /// The monotonic instant of local tick `tick` (tick k falls at start + k intervals).
     private func instant(ofTick tick: UInt64) -> NIODeadline {
         let s = box.value
@@ -391,6 +418,7 @@ public final class RaftRuntime: Sendable {
             logger.info("raft role changed", metadata: [
                 "raft.node": "\(id)", "raft.role": "\(soft.role)", "raft.leader": "\(soft.leader.map { "\($0)" } ?? "-")",
                 "raft.term": "\(s.raft.currentTerm.rawValue)"])
+            s.roleObserver?(soft)
             if soft.role != .leader {
                 for (_, p) in s.pendingReads { p.promise.fail(StoreError.notLeader(leader: soft.leader)) }
                 s.pendingReads = [:]
@@ -530,6 +558,8 @@ final class RuntimeState {
     var rejoining: Bool
     /// Voters whose `ClusterKey.raftMember` key this leader wrote or found.
     var markedMembers: Set<NodeID> = []
+    /// Told of every role or leader change (the agent's HA loop).
+    var roleObserver: (@Sendable (SoftState) -> Void)?
     private var requestCounter: UInt64 = 0
     private let requestPrefix: UInt64
 

@@ -1,0 +1,181 @@
+import Testing
+@testable import HACore
+
+/// Identity refusals and the `setMayCampaign` bookkeeping, for leaders and followers alike.
+@Suite struct HANodeRefusalTests {
+    static func otherClusterReason(_ found: UInt64 = Fx.otherSysid) -> String {
+        "the data directory holds another Postgres cluster (system identifier \(found)); "
+            + "this cluster's is \(Fx.sysid). Move the directory away (or delete it) and this node will take a "
+            + "fresh base backup from the primary, or point data_dir at this cluster's directory."
+    }
+    static let unusableReason =
+        "the data directory cannot be used (PG_VERSION says 13); move it away so this node takes a fresh base backup"
+
+    @Test func followerWithAnotherClustersStoppedDataRefuses() {
+        var node = HANode()
+        let actions = node.decide(Fx.follower(local: Fx.down(sysid: Fx.otherSysid)))
+        #expect(actions == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
+        #expect(node.mayCampaign == false)
+    }
+
+    @Test func followerRunningAnotherClustersDataFencesFirst() {
+        var node = HANode()
+        let actions = node.decide(Fx.follower(local: Fx.runningReplica(sysid: Fx.otherSysid)))
+        #expect(actions == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
+                            .refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func leaderRunningAnotherClustersPrimaryFencesAndRefuses() {
+        var node = HANode()
+        let actions = node.decide(Fx.leader(local: Fx.runningPrimary(sysid: Fx.otherSysid)))
+        #expect(actions == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
+                            .refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func leaderWithoutLeaseStillRefusesAnotherClustersData() {
+        var node = HANode()
+        let actions = node.decide(Fx.leader(lease: false, local: Fx.crashedPrimary().withSysid(Fx.otherSysid)))
+        #expect(actions == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func unusableDirectoryRefuses() {
+        var node = HANode()
+        let local = LocalPostgres(dataDirectory: .unusable("PG_VERSION says 13"), process: .stopped)
+        #expect(node.decide(Fx.follower(local: local)) == [Campaign.refused, .refuse(reason: Self.unusableReason)])
+    }
+
+    @Test func unusableDirectoryRefusedEvenBeforeBootstrapAndOnTheLeader() {
+        var node = HANode()
+        let local = LocalPostgres(dataDirectory: .unusable("PG_VERSION says 13"), process: .stopped)
+        let input = Fx.leader(cluster: Fx.cluster(sysid: nil), local: local)
+        #expect(node.decide(input) == [Campaign.refused, .refuse(reason: Self.unusableReason)])
+    }
+
+    @Test func runningOnUnusableDirectoryFencesFirst() {
+        var node = HANode()
+        let local = LocalPostgres(dataDirectory: .unusable("PG_VERSION says 13"), process: .running,
+                                  running: RunningPostgres(inRecovery: true, timeline: 1))
+        #expect(node.decide(Fx.follower(local: local))
+                == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
+                    .refuse(reason: Self.unusableReason)])
+    }
+
+    @Test func repeatedRefusalDoesNotRepeatSetMayCampaign() {
+        var node = HANode()
+        let input = Fx.follower(local: Fx.down(sysid: Fx.otherSysid))
+        _ = node.decide(input)
+        #expect(node.decide(input) == [.refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func refusalAfterCampaigningRevokesIt() {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.runningReplica())) == [Campaign.runningStandby])
+        #expect(node.decide(Fx.follower(local: Fx.down(sysid: Fx.otherSysid)))
+                == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func anyDataIsAcceptedBeforeBootstrap() {
+        var node = HANode()
+        let input = Fx.follower(cluster: Fx.cluster(sysid: nil), local: Fx.down(sysid: Fx.otherSysid))
+        #expect(node.decide(input)
+                == [Campaign.unbootstrapped, .wait(reason: "the cluster is not bootstrapped yet; waiting for the leader")])
+    }
+
+    @Test func thisClustersDataIsNotRefused() {
+        var node = HANode()
+        let actions = node.decide(Fx.follower(local: Fx.stoppedStandby()))
+        #expect(!actions.contains(where: \.isRefuse))
+    }
+}
+
+@Suite struct HANodeCampaignTests {
+    @Test func emittedOnlyOnChange() {
+        var node = HANode()
+        #expect(node.mayCampaign == nil)
+        let standby = Fx.follower(local: Fx.runningReplica())
+        #expect(node.decide(standby) == [Campaign.runningStandby])
+        #expect(node.mayCampaign == true)
+        #expect(node.decide(standby) == [])
+        #expect(node.decide(standby) == [])
+        let crashed = Fx.follower(local: Fx.down(process: .crashed(at: Fx.t(Fx.now))))
+        #expect(node.decide(crashed).first == Campaign.notStandby)
+        #expect(node.mayCampaign == false)
+        #expect(node.decide(crashed).contains(where: \.isSetMayCampaign) == false)
+        #expect(node.decide(standby) == [Campaign.runningStandby])
+    }
+
+    @Test func sameValueWithAnotherReasonIsNotReemitted() {
+        var node = HANode()
+        // false because of tags, then false because it is stopped: no new setMayCampaign.
+        #expect(node.decide(Fx.follower(tags: Tags(noFailover: true), local: Fx.runningReplica())) == [Campaign.tagsForbid])
+        let actions = node.decide(Fx.follower(local: Fx.stoppedStandby()))
+        #expect(actions == [.startReplica(following: "a")])
+    }
+
+    @Test(arguments: [Tags(noFailover: true), Tags(failoverPriority: 0), Tags(failoverPriority: -3),
+                      Tags(noFailover: true, failoverPriority: 5)])
+    func tagsForbidCampaigningEvenForARunningStandby(tags: Tags) {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(tags: tags, local: Fx.runningReplica())) == [Campaign.tagsForbid])
+    }
+
+    @Test func tagsForbidCampaigningBeforeBootstrap() {
+        var node = HANode()
+        let input = Fx.follower(tags: Tags(noFailover: true), cluster: Fx.cluster(sysid: nil), local: Fx.emptyDir)
+        #expect(node.decide(input).first == Campaign.tagsForbid)
+    }
+
+    @Test func tagsForbidCampaigningForALeaderRunningThePrimary() {
+        var node = HANode()
+        let actions = node.decide(Fx.leader(tags: Tags(failoverPriority: 0), local: Fx.runningPrimary()))
+        #expect(actions == [Campaign.tagsForbid, .syncSlots(["b", "c"])])
+    }
+
+    @Test(arguments: [Fx.emptyDir, Fx.stoppedStandby(), Fx.stoppedFormerPrimary(), Fx.runningReplica(),
+                      Fx.down(process: .starting(since: Fx.t(1)))])
+    func everyoneMayCampaignBeforeBootstrap(local: LocalPostgres) {
+        var node = HANode()
+        let actions = node.decide(Fx.follower(cluster: Fx.cluster(sysid: nil), local: local))
+        #expect(actions.first == Campaign.unbootstrapped)
+    }
+
+    @Test func runningStandbyMayCampaign() {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.runningReplica())) == [Campaign.runningStandby])
+    }
+
+    @Test(arguments: [Fx.stoppedStandby(), Fx.stoppedFormerPrimary(), Fx.crashedPrimary(), Fx.emptyDir,
+                      Fx.down(process: .starting(since: Fx.t(1)))])
+    func nodeWithoutARunningStandbyMayNotCampaign(local: LocalPostgres) {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: local)).first == Campaign.notStandby)
+    }
+
+    @Test func followerRunningAPrimaryMayNotCampaign() {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.runningPrimary()))
+                == [Campaign.notStandby, .fence(reason: "this node is not the Raft leader")])
+    }
+
+    @Test func leaderRunningThePrimaryMayCampaign() {
+        var node = HANode()
+        #expect(node.decide(Fx.leader(local: Fx.runningPrimary())).first == Campaign.runsPrimary)
+    }
+
+    @Test func runningButUnansweringPostgresIsNotAStandby() {
+        var node = HANode()
+        let local = LocalPostgres(dataDirectory: .initialized(Fx.control()), process: .running, running: nil)
+        #expect(node.decide(Fx.follower(local: local)) == [Campaign.notStandby])
+    }
+}
+
+extension LocalPostgres {
+    func withSysid(_ sysid: UInt64) -> LocalPostgres {
+        var copy = self
+        if case .initialized(var c) = dataDirectory {
+            c.systemIdentifier = sysid
+            copy.dataDirectory = .initialized(c)
+        }
+        return copy
+    }
+}
