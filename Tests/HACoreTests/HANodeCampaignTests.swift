@@ -84,7 +84,7 @@ import Testing
     @Test func thisClustersDataIsNotRefused() {
         var node = HANode()
         let actions = node.decide(Fx.follower(local: Fx.stoppedStandby()))
-        #expect(!actions.contains(where: \.isRefuse))
+        #expect(!actions.contains { $0.isRefuse })
     }
 }
 
@@ -100,7 +100,7 @@ import Testing
         let crashed = Fx.follower(local: Fx.down(process: .crashed(at: Fx.t(Fx.now))))
         #expect(node.decide(crashed).first == Campaign.notStandby)
         #expect(node.mayCampaign == false)
-        #expect(node.decide(crashed).contains(where: \.isSetMayCampaign) == false)
+        #expect(node.decide(crashed).contains { $0.isSetMayCampaign } == false)
         #expect(node.decide(standby) == [Campaign.runningStandby])
     }
 

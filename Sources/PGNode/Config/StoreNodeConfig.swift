@@ -87,17 +87,30 @@ public struct StoreNodeConfig: Sendable {
     /// overrides. Every error names the offending key and says what is wrong.
     public static func parse(yaml text: String, environment: [String: String] = [:],
                              readFile: (String) throws -> String) throws(ConfigError) -> StoreNodeConfig {
-        let root: [String: Any]
+        try parse(root: try loadMapping(yaml: text), environment: environment, readFile: readFile)
+    }
+
+    /// The top-level keys of a store node's file.
+    static let knownKeys: Set<String> = ["cluster", "node", "data_dir", "secret", "secret_file", "raft", "peers"]
+
+    /// Parses YAML text into its top-level mapping.
+    static func loadMapping(yaml text: String) throws(ConfigError) -> [String: Any] {
         do {
             guard let doc = try Yams.load(yaml: text) else { throw ConfigError(key: "(document)", problem: "is empty") }
             guard let map = doc as? [String: Any] else { throw ConfigError(key: "(document)", problem: "must be a mapping of keys to values") }
-            root = map
+            return map
         } catch let e as ConfigError {
             throw e
         } catch {
             throw ConfigError(key: "(document)", problem: "is not valid YAML: \(error)")
         }
-        let known: Set<String> = ["cluster", "node", "data_dir", "secret", "secret_file", "raft", "peers"]
+    }
+
+    /// Parses the store's keys of `root`; top-level keys in `alsoKnown` belong to someone else
+    /// (the agent's sections) and are skipped.
+    static func parse(root: [String: Any], environment: [String: String], readFile: (String) throws -> String,
+                      alsoKnown: Set<String> = []) throws(ConfigError) -> StoreNodeConfig {
+        let known = knownKeys.union(alsoKnown)
         for key in root.keys.sorted() where !known.contains(key) {
             throw ConfigError(key: key, problem: "is not a known setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -182,18 +195,18 @@ public struct StoreNodeConfig: Sendable {
         }
     }
 
-    private static func mapping(_ value: Any, _ key: String) throws(ConfigError) -> [String: Any] {
+    static func mapping(_ value: Any, _ key: String) throws(ConfigError) -> [String: Any] {
         guard let m = value as? [String: Any] else { throw ConfigError(key: key, problem: "must be a mapping") }
         return m
     }
 
-    private static func string(_ m: [String: Any], _ key: String) throws(ConfigError) -> String {
+    static func string(_ m: [String: Any], _ key: String) throws(ConfigError) -> String {
         guard let v = m[key] else { throw ConfigError(key: key, problem: "is missing") }
         guard let s = v as? String, !s.isEmpty else { throw ConfigError(key: key, problem: "must be a non-empty string") }
         return s
     }
 
-    private static func int(_ m: [String: Any], _ key: String, in range: ClosedRange<Int>, default d: Int? = nil,
+    static func int(_ m: [String: Any], _ key: String, in range: ClosedRange<Int>, default d: Int? = nil,
                             prefix: String = "") throws(ConfigError) -> Int {
         guard let v = m[key] else {
             if let d { return d }

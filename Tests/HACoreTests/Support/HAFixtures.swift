@@ -28,9 +28,9 @@ enum Fx {
                        replayed: UInt64? = nil, tags: Tags = Tags(), following: String? = nil) -> MemberStatus {
         MemberStatus(name: name, raftID: raftID(name), role: role, state: state, host: "10.0.0.\(raftID(name))",
                      port: 5432, systemIdentifier: sysid, timeline: timeline,
-                     walPosition: role == .primary ? lsn.map(LSN.init) : nil,
-                     receivedLSN: role == .primary ? nil : lsn.map(LSN.init),
-                     replayedLSN: replayed.map(LSN.init), streaming: role == .replica && state == .running,
+                     walPosition: role == .primary ? lsn.map { LSN($0) } : nil,
+                     receivedLSN: role == .primary ? nil : lsn.map { LSN($0) },
+                     replayedLSN: replayed.map { LSN($0) }, streaming: role == .replica && state == .running,
                      following: following, tags: tags)
     }
 
@@ -52,7 +52,7 @@ enum Fx {
 
     static func cluster(sysid: UInt64? = Fx.sysid, members: [String: MemberStatus] = Fx.healthyMembers, lastPrimaryLSN: UInt64? = nil,
                         history: [HistoryRow] = [], config: DynamicConfig = DynamicConfig()) -> ClusterView {
-        ClusterView(systemIdentifier: sysid, members: members, lastPrimaryLSN: lastPrimaryLSN.map(LSN.init),
+        ClusterView(systemIdentifier: sysid, members: members, lastPrimaryLSN: lastPrimaryLSN.map { LSN($0) },
                     history: history, config: config)
     }
 

@@ -1,0 +1,303 @@
+import Foundation
+import HACore
+import Logging
+import NIOCore
+import RaftCore
+
+extension Agent {
+    /// Performs one action of a decision; false stops the rest of the decision's actions (the
+    /// next cycle sees what happened).
+    func execute(_ action: HAAction, _ input: HAInput) async -> Bool {
+        switch action {
+        case .setMayCampaign(let allowed, let reason):
+            runtime.setMayCampaign(allowed)
+            logger.info(allowed ? "may campaign" : "may not campaign", metadata: ["reason": "\(reason)"])
+            return true
+
+        case .bootstrap:
+            return await bootstrap()
+
+        case .adoptExistingCluster(let sysid):
+            do {
+                _ = try await runtime.put(ClusterKey.initialize.path, Array(String(sysid).utf8), expectedRevision: 0)
+                logger.notice("took over the existing data directory as the cluster's", metadata: ["postgres.system_identifier": "\(sysid)"])
+                runAgain = true
+                return true
+            } catch {
+                logger.error("could not record the cluster's system identifier", metadata: ["error": "\(error)"])
+                return false
+            }
+
+        case .startPrimary:
+            guard await fence.arm(pid: nil) else { return false }
+            counters.restarts += 1
+            logger.notice("starting Postgres as primary (restart in place)")
+            do {
+                try await postgres.start(.primary)
+            } catch {
+                await fence.disarm()
+                ha.record(.startFailed(at: Instant(.now()), reason: "\(error)"))
+                logger.error("Postgres did not start as primary", metadata: ["error": "\(error)"])
+                return false
+            }
+            _ = await fence.arm(pid: postgres.postmasterPID)
+            _ = await postgres.waitUntilReady(timeout: .seconds(10))
+            runAgain = true
+            return true
+
+        case .startReplica(let following):
+            await fence.disarm()
+            var upstream: PostgresUpstream?
+            if let following { upstream = self.upstream(of: following, in: input.cluster) }
+            logger.notice("starting Postgres as a standby", metadata: ["following": "\(following ?? "nobody yet")"])
+            do {
+                try await postgres.start(.standby(following: upstream))
+            } catch {
+                ha.record(.startFailed(at: Instant(.now()), reason: "\(error)"))
+                logger.error("Postgres did not start as a standby", metadata: ["error": "\(error)"])
+                return false
+            }
+            _ = await postgres.waitUntilReady(timeout: .seconds(10))
+            runAgain = true
+            return true
+
+        case .follow(let member):
+            guard let up = upstream(of: member, in: input.cluster) else { return false }
+            do {
+                try await postgres.follow(up)
+                logger.notice("following the new primary", metadata: ["following": "\(member)", "upstream": "\(up.host):\(up.port)"])
+                return true
+            } catch {
+                logger.error("could not repoint the standby", metadata: ["following": "\(member)", "error": "\(error)"])
+                return false
+            }
+
+        case .gatherStatus(let term):
+            statusRound = await gatherStatus(term: term)
+            runAgain = true
+            return false
+
+        case .promote(let reason, let oldPrimary):
+            return await promote(reason: reason, oldPrimary: oldPrimary, term: input.raft.term)
+
+        case .fence(let reason):
+            let signalled = postgres.fenceNow()
+            await fence.disarm()
+            counters.fences += 1
+            logger.warning("fenced Postgres: stopped it immediately", metadata: ["reason": "\(reason)", "postgres.signalled": "\(signalled)"])
+            await postgres.stop(.immediate, timeout: .seconds(5))
+            runAgain = true
+            return false
+
+        case .rewind(let source):
+            guard let up = upstream(of: source, in: input.cluster) else { return false }
+            activity = .rewinding
+            defer { activity = nil }
+            await postgres.stop(.immediate, timeout: .seconds(5))
+            logger.notice("rewinding the former primary's data directory with pg_rewind", metadata: ["source": "\(source)"])
+            do {
+                let result = try await postgres.rewind(from: up)
+                counters.rewinds += 1
+                ha.record(.repaired)
+                switch result {
+                case .rewound: logger.notice("pg_rewind rewound the data directory onto the primary's timeline", metadata: ["source": "\(source)"])
+                case .notNeeded: logger.notice("pg_rewind found no divergence; no rewind required", metadata: ["source": "\(source)"])
+                }
+            } catch {
+                ha.record(.rewindFailed(at: Instant(.now()), reason: "\(error)"))
+                logger.error("pg_rewind failed", metadata: ["source": "\(source)", "error": "\(error)"])
+                runAgain = true
+                return false
+            }
+            activity = nil
+            return await startStandby(following: up)
+
+        case .rebuild(let source):
+            guard let up = upstream(of: source, in: input.cluster) else { return false }
+            activity = .creatingReplica
+            defer { activity = nil }
+            await postgres.stop(.immediate, timeout: .seconds(5))
+            logger.notice("taking a base backup", metadata: ["source": "\(source)"])
+            report(local: await postgres.observe(), raft: input.raft)
+            do {
+                try await postgres.rebuild(from: up)
+                counters.rebuilds += 1
+                ha.record(.repaired)
+                setAsidePending = true
+            } catch {
+                ha.record(.rebuildFailed(at: Instant(.now()), reason: "\(error)"))
+                logger.error("the base backup failed", metadata: ["source": "\(source)", "error": "\(error)"])
+                return false
+            }
+            activity = nil
+            return await startStandby(following: up)
+
+        case .transferLeadership(let member, let raftID, let reason):
+            counters.transfers += 1
+            logger.notice("handing Raft leadership to a better primary", metadata: ["to": "\(member)", "reason": "\(reason)"])
+            do { try await runtime.transferLeadership(to: NodeID(raftID)) } catch {
+                logger.warning("leadership transfer refused", metadata: ["to": "\(member)", "error": "\(error)"])
+            }
+            return false
+
+        case .syncSlots(let members):
+            do {
+                try await postgres.syncSlots(Set(members.map(PostgresController.slotName(for:))))
+                return true
+            } catch {
+                logger.warning("could not sync replication slots", metadata: ["error": "\(error)"])
+                return true
+            }
+
+        case .refuse(let reason):
+            activity = .refused
+            if lastRefusal != reason {
+                lastRefusal = reason
+                logger.error("refusing to run Postgres on this data directory", metadata: ["reason": "\(reason)"])
+            }
+            return false
+
+        case .wait(let reason):
+            if lastWait != reason {
+                lastWait = reason
+                logger.info("waiting", metadata: ["reason": "\(reason)"])
+            }
+            return true
+        }
+    }
+
+    private func startStandby(following up: PostgresUpstream) async -> Bool {
+        do {
+            try await postgres.start(.standby(following: up))
+        } catch {
+            ha.record(.startFailed(at: Instant(.now()), reason: "\(error)"))
+            logger.error("Postgres did not start as a standby", metadata: ["error": "\(error)"])
+            return false
+        }
+        _ = await postgres.waitUntilReady(timeout: .seconds(10))
+        runAgain = true
+        return true
+    }
+
+    /// Where `member`'s Postgres is, from its report.
+    func upstream(of member: String, in view: ClusterView) -> PostgresUpstream? {
+        guard let m = view.members[member] else {
+            logger.warning("no report from the member to follow", metadata: ["member": "\(member)"])
+            return nil
+        }
+        return PostgresUpstream(member: member, host: m.host, port: m.port)
+    }
+
+    // MARK: Bootstrap
+
+    private func bootstrap() async -> Bool {
+        // The local copy of the store may be behind: confirm with the leader's quorum that no
+        // one initialized the cluster.
+        do {
+            if try await runtime.get(ClusterKey.initialize.path, linearizable: true) != nil {
+                runAgain = true
+                return false
+            }
+        } catch {
+            return false
+        }
+        guard await fence.arm(pid: nil) else { return false }
+        activity = .initializing
+        defer { activity = nil }
+        logger.notice("bootstrapping a new Postgres cluster (initdb --data-checksums)", metadata: ["member": "\(config.name)"])
+        let sysid: UInt64
+        do {
+            sysid = try await postgres.bootstrap()
+        } catch {
+            ha.record(.bootstrapFailed(at: Instant(.now()), reason: "\(error)"))
+            logger.error("bootstrap failed", metadata: ["error": "\(error)"])
+            await postgres.stop(.immediate, timeout: .seconds(5))
+            await fence.disarm()
+            return false
+        }
+        _ = await fence.arm(pid: postgres.postmasterPID)
+        do {
+            _ = try await runtime.put(ClusterKey.initialize.path, Array(String(sysid).utf8), expectedRevision: 0)
+        } catch {
+            // Somebody else's bootstrap won (or the store failed): this cluster is not ours.
+            logger.critical("could not record the new cluster's system identifier; stopping it", metadata: ["error": "\(error)"])
+            _ = postgres.fenceNow()
+            await fence.disarm()
+            return false
+        }
+        logger.notice("bootstrapped the cluster", metadata: ["postgres.system_identifier": "\(sysid)"])
+        runAgain = true
+        return true
+    }
+
+    // MARK: Failover
+
+    /// Failover step 2: every reachable member's fresh status, within `ha.status_round_ms`.
+    func gatherStatus(term: UInt64) async -> StatusRound {
+        var statuses: [String: MemberStatus] = [:]
+        statuses[config.name] = memberStatus(from: await postgres.observe())
+        let timeout = Duration.milliseconds(config.ha.statusRoundMilliseconds)
+        let client = self.client
+        let peers = config.store.peers.filter { $0.id != config.store.node }.map(\.id)
+        let answers = await withTaskGroup(of: MemberStatus?.self) { group in
+            for peer in peers {
+                group.addTask {
+                    guard let json = try? await client.memberStatus(of: peer, timeout: timeout) else { return nil }
+                    return try? JSONDecoder().decode(MemberStatus.self, from: Data(json))
+                }
+            }
+            var all: [MemberStatus] = []
+            for await s in group { if let s { all.append(s) } }
+            return all
+        }
+        for s in answers { statuses[s.name] = s }
+        logger.info("status round", metadata: ["raft.term": "\(term)", "answered": "\(statuses.keys.sorted())",
+                                               "wal": "\(statuses.mapValues { $0.lsn.map { "\($0)" } ?? "-" })"])
+        return StatusRound(term: term, statuses: statuses, at: Instant(.now()))
+    }
+
+    private func promote(reason: String, oldPrimary: String?, term: UInt64) async -> Bool {
+        guard await fence.arm(pid: postgres.postmasterPID) else {
+            logger.warning("not promoting: the lease is not valid")
+            return false
+        }
+        logger.notice("promoting this member", metadata: ["reason": "\(reason)"])
+        let result: (timeline: UInt32, lsn: LSN)
+        do {
+            result = try await postgres.promote(waitSeconds: 30)
+        } catch {
+            ha.record(.promoteFailed(at: Instant(.now()), reason: "\(error)"))
+            logger.error("promotion failed", metadata: ["error": "\(error)"])
+            return false
+        }
+        counters.promotions += 1
+        statusRound = nil
+        logger.notice("promoted: this member is the primary", metadata: [
+            "postgres.timeline": "\(result.timeline)", "postgres.lsn": "\(result.lsn)", "old_primary": "\(oldPrimary ?? "-")"])
+        let row = HistoryRow(timeline: result.timeline, lsn: result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+                             reason: reason, oldPrimary: oldPrimary, newPrimary: config.name)
+        await appendHistory(row)
+        _ = try? await runtime.put(ClusterKey.status.path,
+                                   ClusterState.encode(PrimaryPosition(lsn: result.lsn, timeline: result.timeline, member: config.name)))
+        runAgain = true
+        return true
+    }
+
+    /// Appends `row` to `history` with compare-and-set (a few attempts).
+    private func appendHistory(_ row: HistoryRow) async {
+        for _ in 0..<5 {
+            do {
+                let current = try await runtime.get(ClusterKey.history.path, linearizable: true)
+                var rows = current.flatMap { try? JSONDecoder().decode([HistoryRow].self, from: Data($0.value)) } ?? []
+                rows.append(row)
+                _ = try await runtime.put(ClusterKey.history.path, ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0)
+                return
+            } catch StoreError.revisionMismatch {
+                continue
+            } catch {
+                logger.warning("could not record the promotion in history", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+}

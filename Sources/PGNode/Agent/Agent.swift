@@ -1,0 +1,251 @@
+import Foundation
+import HACore
+import Logging
+import NIOCore
+import RaftCore
+
+/// The HA agent of one member: the loop that observes the local Postgres, reads the cluster
+/// from the store, asks the pure decision (`HANode`) what to do and does it (`Agent+Execute`),
+/// and reports the member's status into the store on a period.
+///
+/// The loop runs every `ha.loop_ms` and at once on every Raft role change; one cycle at a time
+/// (a base backup holds the loop; the lease fence and the reports run on their own). All
+/// blocking work happens inside `PostgresController` on its thread pool, never on the
+/// cooperative pool; the Raft runtime runs on an event loop of its own, so nothing here can
+/// delay a heartbeat. The one-writer rule does not depend on this loop being prompt: the
+/// `LeaseFence` timer stops a primary whose lease lapsed, and the fence guard process stops it
+/// if this whole process is frozen.
+public actor Agent {
+    public let config: AgentConfig
+    let runtime: RaftRuntime
+    let client: StoreClient
+    let postgres: PostgresController
+    let fence: LeaseFence
+    let logger: Logger
+
+    var ha = HANode()
+    /// The newest observation of the local Postgres.
+    var lastLocal: LocalPostgres?
+    var lastView = ClusterView()
+    var statusRound: StatusRound?
+    /// A long action under way (reported as the member's state).
+    var activity: PostgresRunState?
+    var lastWait: String?
+    var lastRefusal: String?
+    var lastReported: MemberStatus?
+    var lastReportAt: Instant?
+    var reportInFlight = false
+    var primaryPositionReportedAt: Instant?
+    /// A rebuild set the old data directory aside; remove it once the new one streams.
+    var setAsidePending = false
+    var stopping = false
+    var runAgain = false
+    /// Counters for status and tests.
+    public internal(set) var counters = AgentCounters()
+
+    private let wakeStream: AsyncStream<Void>
+    private let wakeContinuation: AsyncStream<Void>.Continuation
+
+    public init(config: AgentConfig, runtime: RaftRuntime, client: StoreClient, postgres: PostgresController,
+                fence: LeaseFence, logger: Logger) {
+        self.config = config
+        self.runtime = runtime
+        self.client = client
+        self.postgres = postgres
+        self.fence = fence
+        self.logger = logger
+        (wakeStream, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs a decision cycle soon (a role change, a fence). Callable from any thread.
+    public nonisolated func wake() { wakeContinuation.yield() }
+
+    /// Runs the HA loop until `stop()`.
+    public func run() async {
+        await runtime.observeRoles { [weak self] _ in self?.wake() }
+        let interval = Duration.milliseconds(config.ha.loopMilliseconds)
+        let continuation = wakeContinuation
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                continuation.yield()
+            }
+        }
+        defer { ticker.cancel() }
+        logger.info("HA loop started", metadata: ["member": "\(config.name)"])
+        for await _ in wakeStream {
+            if stopping { break }
+            repeat {
+                runAgain = false
+                await cycle()
+            } while runAgain && !stopping
+        }
+    }
+
+    /// Stops the loop and Postgres cleanly: a primary stops with a shutdown checkpoint while it
+    /// still holds the lease, then hands Raft leadership to the best replica.
+    public func stop() async {
+        guard !stopping else { return }
+        stopping = true
+        wakeContinuation.finish()
+        let wasPrimary = lastLocal?.isRunningPrimary == true
+        logger.notice("stopping Postgres", metadata: ["member": "\(config.name)", "postgres.primary": "\(wasPrimary)"])
+        await postgres.stop(.fast, timeout: .seconds(60))
+        await fence.disarm()
+        guard wasPrimary, let status = await runtime.status(), status.role == .leader else { return }
+        let placement = Placement(statuses: lastView.members.values.filter { $0.name != config.name }, cluster: lastView)
+        if let best = placement.best {
+            logger.notice("handing leadership to the best replica before stopping", metadata: ["to": "\(best.name)"])
+            try? await runtime.transferLeadership(to: NodeID(best.raftID))
+            for _ in 0..<40 {
+                if let s = await runtime.status(), s.role != .leader { break }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// This member's fresh status as JSON, for a new leader's status round: observes Postgres
+    /// now rather than answering from the last report.
+    public func freshStatusJSON() async -> [UInt8]? {
+        let local = await postgres.observe()
+        return ClusterState.encode(memberStatus(from: local))
+    }
+
+    // MARK: The cycle
+
+    func cycle() async {
+        let local = await postgres.observe()
+        lastLocal = local
+        guard let status = await runtime.status() else { return }
+        let lease = await runtime.leaderLease()
+        if let (rev, items) = try? await runtime.list(prefix: "", linearizable: false) {
+            _ = rev
+            let (view, problems) = ClusterState.view(from: items)
+            lastView = view
+            for p in problems { logger.warning("unreadable store key", metadata: ["problem": "\(p)"]) }
+        }
+        var voters: [UInt64: String] = [:]
+        for v in status.membership.voters { voters[v.rawValue] = config.memberNames[v] ?? "node\(v.rawValue)" }
+        let raft = RaftView(isLeader: status.role == .leader, term: status.term.rawValue,
+                            leader: status.leader.map { config.memberNames[$0] ?? "node\($0.rawValue)" },
+                            leaseDeadline: lease.map { Instant($0.deadline) }, voters: voters)
+        let input = HAInput(now: Instant(.now()), me: config.name, tags: config.tags, raft: raft, cluster: lastView,
+                            local: local, statusRound: statusRound)
+        // Keep the fence in step with what runs (a primary found running under our lease is
+        // guarded; anything else needs no fence).
+        if local.isRunningPrimary && input.holdsLease {
+            _ = await fence.arm(pid: postgres.postmasterPID)
+        } else if !local.isRunningPrimary {
+            await fence.disarm()
+        }
+        if setAsidePending, local.running?.streaming == true {
+            setAsidePending = false
+            let removed = await postgres.removeSetAsideDirectories()
+            if !removed.isEmpty { logger.notice("removed the data directory set aside by the rebuild", metadata: ["paths": "\(removed)"]) }
+        }
+        let actions = ha.decide(input)
+        for action in actions {
+            if stopping { return }
+            guard await execute(action, input) else { break }
+        }
+        report(local: actions.contains(where: \.changesPostgres) ? await postgres.observe() : local, raft: raft)
+    }
+
+    // MARK: Reports
+
+    /// The member status that `local` implies.
+    func memberStatus(from local: LocalPostgres) -> MemberStatus {
+        let role: MemberRole
+        switch local.dataDirectory {
+        case .empty, .unusable: role = .uninitialized
+        case .initialized(let c):
+            if let r = local.running { role = r.inRecovery ? .replica : .primary } else { role = c.lastRanAsPrimary ? .primary : .replica }
+        }
+        var state: PostgresRunState
+        switch local.process {
+        case .running: state = local.running == nil ? .starting : .running
+        case .starting: state = .starting
+        case .stopped: state = .stopped
+        case .crashed: state = .crashed
+        }
+        if let activity { state = activity }
+        let r = local.running
+        return MemberStatus(
+            name: config.name, raftID: config.store.node.rawValue, role: role, state: state,
+            host: config.postgres.connectHost, port: config.postgres.connectPort,
+            systemIdentifier: local.dataDirectory.systemIdentifier,
+            timeline: r?.timeline ?? { if case .initialized(let c) = local.dataDirectory { return c.timeline }; return nil }(),
+            walPosition: r?.walPosition, receivedLSN: r?.receivedLSN, replayedLSN: r?.replayedLSN,
+            streaming: r?.streaming ?? false, following: r?.following, tags: config.tags, replication: r?.replication ?? [],
+            serverVersion: r?.serverVersion, reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// Writes `members/<name>` when the role, state, timeline or upstream changed, else every
+    /// `ha.report_ms`; the leader's primary also records its WAL position (`status`). Runs in
+    /// the background, one report at a time, so a store without a leader never holds the loop.
+    func report(local: LocalPostgres, raft: RaftView) {
+        let now = Instant(.now())
+        let status = memberStatus(from: local)
+        let changed = lastReported.map { !$0.sameShape(as: status) } ?? true
+        let due = lastReportAt.map { now.milliseconds(since: $0) >= UInt64(config.ha.reportMilliseconds) } ?? true
+        guard (changed || due) && !reportInFlight else { return }
+        reportInFlight = true
+        lastReportAt = now
+        let client = self.client, key = ClusterKey.member(config.name).path
+        var position: PrimaryPosition?
+        if raft.isLeader, local.isRunningPrimary, let lsn = local.running?.walPosition, let tl = local.running?.timeline {
+            position = PrimaryPosition(lsn: lsn, timeline: tl, member: config.name)
+        }
+        Task {
+            var ok = true
+            do { _ = try await client.put(key, ClusterState.encode(status)) } catch {
+                ok = false
+                self.logger.debug("member report not written", metadata: ["error": "\(error)"])
+            }
+            if let position {
+                _ = try? await client.put(ClusterKey.status.path, ClusterState.encode(position))
+            }
+            self.reportDone(status, ok: ok)
+        }
+    }
+
+    private func reportDone(_ status: MemberStatus, ok: Bool) {
+        reportInFlight = false
+        if ok { lastReported = status } else { lastReportAt = nil }
+    }
+}
+
+/// What an agent did since start.
+public struct AgentCounters: Sendable, Hashable {
+    public var promotions = 0
+    public var fences = 0
+    public var rewinds = 0
+    public var rebuilds = 0
+    public var restarts = 0
+    public var transfers = 0
+}
+
+extension MemberStatus {
+    /// Same role, state, timeline, upstream and streaming (LSNs aside).
+    func sameShape(as o: MemberStatus) -> Bool {
+        role == o.role && state == o.state && timeline == o.timeline && following == o.following && streaming == o.streaming
+            && systemIdentifier == o.systemIdentifier && replication.map(\.applicationName) == o.replication.map(\.applicationName)
+    }
+}
+
+extension HAAction {
+    /// Whether the action changes what the local Postgres is or runs.
+    var changesPostgres: Bool {
+        switch self {
+        case .setMayCampaign, .gatherStatus, .transferLeadership, .syncSlots, .refuse, .wait: return false
+        default: return true
+        }
+    }
+}
+
+extension Instant {
+    /// The instant of `deadline` on the same monotonic clock, in milliseconds.
+    public init(_ deadline: NIODeadline) {
+        self.init(milliseconds: deadline.uptimeNanoseconds / 1_000_000)
+    }
+}
