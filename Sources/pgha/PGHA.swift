@@ -7,10 +7,10 @@ struct PGHA: AsyncParsableCommand {
         commandName: "pgha",
         abstract: "High availability for PostgreSQL on a built-in Raft group, with no outside coordination service.",
         discussion: """
-        Today pgha ships the Raft core (library RaftCore) and its deterministic fault \
-        simulator. The agent, REST API and `pgha demo` are being built; see README.md.
+        `pgha demo` runs a three-node cluster on this machine; `pgha run --config node.yml` \
+        runs the agent of one host. See README.md.
         """,
         version: "0.1.0-dev",
-        subcommands: [SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
+        subcommands: [RunCommand.self, SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
     )
 }

@@ -59,11 +59,7 @@ struct StoreRun: AsyncParsableCommand {
     func run() async throws {
         let node = try loadStoreConfig(config)
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level '\(logLevel)'") }
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        bootstrapLogging(level)
         let logger = Logger(label: "pgha.store.n\(node.node.rawValue)")
         let store = try await StoreNode.start(node, rejoin: rejoin, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         print("pgha store node \(node.node.rawValue) of \(node.cluster) ready: raft \(node.me.raft), clients \(node.me.client)")

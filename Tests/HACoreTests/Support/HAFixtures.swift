@@ -8,7 +8,6 @@ enum Fx {
     /// Another cluster's.
     static let otherSysid: UInt64 = 7_300_000_000_000_000_999
     static let voters: [UInt64: String] = [1: "a", 2: "b", 3: "c"]
-    static let names: Set<String> = ["a", "b", "c"]
     /// The default "now" of an input.
     static let now: UInt64 = 100_000
     /// The default term.
@@ -146,17 +145,4 @@ extension HAAction {
 extension Array where Element == HAAction {
     /// The actions without the `setMayCampaign` bookkeeping.
     var withoutCampaign: [HAAction] { filter { !$0.isSetMayCampaign } }
-}
-
-extension HANode {
-    /// A node that already told the executor `may` (so the next decision emits no
-    /// `setMayCampaign` unless the value changes).
-    static func primed(mayCampaign may: Bool) -> HANode {
-        var node = HANode()
-        // A follower before bootstrap may campaign; one whose tags forbid it may not.
-        let input = Fx.follower(tags: may ? Tags() : Tags(noFailover: true), cluster: Fx.cluster(sysid: nil),
-                                local: Fx.emptyDir)
-        _ = node.decide(input)
-        return node
-    }
 }
