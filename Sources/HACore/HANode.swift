@@ -55,15 +55,19 @@ public struct HANode: Hashable, Sendable {
         if input.raft.term != term {
             term = input.raft.term
             transfer = nil
+            primaryStartBegan = nil
         }
         if !input.local.isRunningPrimary { slotsSyncedFor = nil }
         var actions: [HAAction] = []
         if let refusal = refusal(input) {
-            if input.local.process == .running {
+            if input.local.hasPostmaster {
                 actions.append(.fence(reason: "the data directory is not this cluster's"))
             }
             emitMayCampaign(false, "the data directory cannot be used", into: &actions)
             actions.append(.refuse(reason: refusal))
+            if input.raft.isLeader, let handOver = handOver(input, reason: "the leader cannot use its data directory") {
+                actions += handOver.filter { if case .transferLeadership = $0 { return true }; return false }
+            }
             return actions
         }
         let (may, why) = campaignEligibility(input)
@@ -140,7 +144,7 @@ public struct HANode: Hashable, Sendable {
     private mutating func leaderActions(_ input: HAInput) -> [HAAction] {
         let local = input.local
         guard input.holdsLease else {
-            if local.isRunningPrimary { return [.fence(reason: "leader without a valid lease")] }
+            if local.isRunningPrimary || local.isStartingPrimary { return [.fence(reason: "leader without a valid lease")] }
             return [.wait(reason: "leader, waiting for a quorum-renewed lease")]
         }
         guard input.cluster.systemIdentifier != nil else { return bootstrapActions(input) }
@@ -156,19 +160,24 @@ public struct HANode: Hashable, Sendable {
             return [.syncSlots(others)]
         }
         if local.isRunningReplica { return failoverActions(input) }
+        if local.process == .running { return [.wait(reason: "Postgres runs but does not answer queries yet")] }
         guard case .initialized(let control) = local.dataDirectory else { return [] }
         if control.lastRanAsPrimary {
             // Our own primary is down (crashed, or stopped): restart it in place, within
             // primary_start_timeout. It may be primary only if no later promotion happened.
-            if let latest = input.cluster.latestTimeline, control.timeline < latest {
+            if let latest = input.cluster.latestTimeline, control.timeline < latest,
+               input.cluster.history.last?.newPrimary != input.me {
                 return handOver(input, reason: "this node's data ends on timeline \(control.timeline) but timeline \(latest) exists")
                     ?? [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
             }
             let began = primaryStartBegan ?? input.now
             primaryStartBegan = began
             if input.now.milliseconds(since: began) >= input.cluster.config.primaryStartTimeoutMs {
-                return handOver(input, reason: "Postgres did not come up as primary within primary_start_timeout")
-                    ?? [.wait(reason: "Postgres did not come up within primary_start_timeout and no replica can take over")]
+                if let handOver = handOver(input, reason: "Postgres did not come up as primary within primary_start_timeout") {
+                    return handOver
+                }
+                // Nobody can take over: keep trying in place (a new timeout period).
+                primaryStartBegan = input.now
             }
             if case .starting = local.process { return [.wait(reason: "starting Postgres as primary")] }
             if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
@@ -225,7 +234,8 @@ public struct HANode: Hashable, Sendable {
     /// Hands leadership to the best member by the periodic reports (running standbys of this
     /// cluster), or nil if there is none.
     private mutating func handOver(_ input: HAInput, reason: String) -> [HAAction]? {
-        let others = input.cluster.members.values.filter { $0.name != input.me }
+        let voters = Set(input.raft.voters.values)
+        let others = input.cluster.members.values.filter { $0.name != input.me && (voters.isEmpty || voters.contains($0.name)) }
         let placement = Placement(statuses: Array(others), cluster: input.cluster)
         guard let best = placement.best else { return nil }
         if let t = transfer, input.now.milliseconds(since: t.at) < input.cluster.config.transferTimeoutMs {
@@ -233,6 +243,15 @@ public struct HANode: Hashable, Sendable {
         }
         transfer = PendingTransfer(member: best.name, at: input.now)
         return [.transferLeadership(to: best.name, raftID: best.raftID, reason: reason)]
+    }
+
+    /// Whether a standby on `r.timeline` holds WAL beyond the fork point of the next timeline
+    /// in the history (so it cannot follow the newer timeline without a rewind).
+    private func diverged(_ r: RunningPostgres, _ cluster: ClusterView) -> Bool {
+        guard let latest = cluster.latestTimeline, r.timeline < latest,
+              let fork = cluster.history.first(where: { $0.timeline == r.timeline + 1 })?.lsn else { return false }
+        let reached = max(r.receivedLSN ?? .zero, r.replayedLSN ?? .zero)
+        return reached > fork
     }
 
     private func memberNames(_ input: HAInput) -> Set<String> {
@@ -243,8 +262,9 @@ public struct HANode: Hashable, Sendable {
 
     private mutating func followerActions(_ input: HAInput) -> [HAAction] {
         let local = input.local
-        if local.isRunningPrimary { return [.fence(reason: "this node is not the Raft leader")] }
+        if local.isRunningPrimary || local.isStartingPrimary { return [.fence(reason: "this node is not the Raft leader")] }
         if case .starting = local.process { return [.wait(reason: "Postgres is starting")] }
+        if local.process == .running && local.running == nil { return [.wait(reason: "Postgres runs but does not answer queries yet")] }
         guard input.cluster.systemIdentifier != nil else {
             return [.wait(reason: "the cluster is not bootstrapped yet; waiting for the leader")]
         }
@@ -267,7 +287,8 @@ public struct HANode: Hashable, Sendable {
             return []
         case .initialized(let c):
             if stopped {
-                if c.lastRanAsPrimary {
+                let behindTimeline = input.cluster.latestTimeline.map { c.timeline < $0 } ?? false
+                if c.lastRanAsPrimary || behindTimeline {
                     // It may hold WAL the current primary never had: rewind (a no-op if it did
                     // not diverge) from the primary before following.
                     guard upstream.role == .primary else {
@@ -286,6 +307,15 @@ public struct HANode: Hashable, Sendable {
                 }
                 if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
                 return [.startReplica(following: leader)]
+            }
+            if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster) {
+                // Its WAL runs past the point where the next timeline forked: it cannot stream
+                // from the new primary until it is rewound.
+                guard upstream.role == .primary, input.cluster.config.usePgRewind, !rewindFailed else {
+                    return [.wait(reason: "this standby diverged from the primary's timeline; waiting to rewind or rebuild")]
+                }
+                if recentlyFailed(.rewind, input.now) { return [.wait(reason: "pg_rewind failed; retrying soon")] }
+                return [.rewind(from: leader)]
             }
             if local.isRunningReplica, local.running?.following != leader {
                 return [.follow(leader)]

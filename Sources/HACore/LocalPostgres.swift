@@ -6,11 +6,29 @@ public struct LocalPostgres: Hashable, Sendable {
     public var process: PostgresProcess
     /// Set while running: what a query answered.
     public var running: RunningPostgres?
+    /// The postmaster was last started as a primary (not in recovery); the executor knows.
+    public var startedAsPrimary: Bool
 
-    public init(dataDirectory: DataDirectoryState, process: PostgresProcess, running: RunningPostgres? = nil) {
+    public init(dataDirectory: DataDirectoryState, process: PostgresProcess, running: RunningPostgres? = nil,
+                startedAsPrimary: Bool = false) {
         self.dataDirectory = dataDirectory
         self.process = process
         self.running = running
+        self.startedAsPrimary = startedAsPrimary
+    }
+
+    /// Starting as a primary: it will accept writes once up.
+    public var isStartingPrimary: Bool {
+        if case .starting = process { return startedAsPrimary }
+        return false
+    }
+
+    /// Not stopped and not crashed: a postmaster exists.
+    public var hasPostmaster: Bool {
+        switch process {
+        case .running, .starting: return true
+        case .stopped, .crashed: return false
+        }
     }
 
     /// Running and answering queries as a primary (not in recovery).
@@ -64,7 +82,11 @@ public struct ControlData: Hashable, Sendable {
 
     /// Whether this directory last ran as a primary (cleanly stopped or not). Such a directory
     /// may have WAL the current primary never received: it must be rewound before it follows.
-    public var lastRanAsPrimary: Bool { state == .shutDown || state == .inProduction || state == .shuttingDown }
+    /// ("in crash recovery" is written only by a primary's crash recovery; a standby recovers
+    /// "in archive recovery".)
+    public var lastRanAsPrimary: Bool {
+        state == .shutDown || state == .inProduction || state == .shuttingDown || state == .inCrashRecovery
+    }
 }
 
 /// The postmaster process as the executor tracks it.

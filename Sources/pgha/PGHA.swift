@@ -11,6 +11,6 @@ struct PGHA: AsyncParsableCommand {
         runs the agent of one host. See README.md.
         """,
         version: "0.1.0-dev",
-        subcommands: [RunCommand.self, SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
+        subcommands: [DemoCommand.self, RunCommand.self, SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
     )
 }

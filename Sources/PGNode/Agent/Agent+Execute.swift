@@ -32,6 +32,7 @@ extension Agent {
             guard await fence.arm(pid: nil) else { return false }
             counters.restarts += 1
             logger.notice("starting Postgres as primary (restart in place)")
+            startedAsPrimary = true
             do {
                 try await postgres.start(.primary)
             } catch {
@@ -50,6 +51,7 @@ extension Agent {
             var upstream: PostgresUpstream?
             if let following { upstream = self.upstream(of: following, in: input.cluster) }
             logger.notice("starting Postgres as a standby", metadata: ["following": "\(following ?? "nobody yet")"])
+            startedAsPrimary = false
             do {
                 try await postgres.start(.standby(following: upstream))
             } catch {
@@ -118,7 +120,7 @@ extension Agent {
             defer { activity = nil }
             await postgres.stop(.immediate, timeout: .seconds(5))
             logger.notice("taking a base backup", metadata: ["source": "\(source)"])
-            report(local: await postgres.observe(), raft: input.raft)
+            report(local: await observe(), raft: input.raft)
             do {
                 try await postgres.rebuild(from: up)
                 counters.rebuilds += 1
@@ -167,6 +169,7 @@ extension Agent {
     }
 
     private func startStandby(following up: PostgresUpstream) async -> Bool {
+        startedAsPrimary = false
         do {
             try await postgres.start(.standby(following: up))
         } catch {
@@ -203,6 +206,7 @@ extension Agent {
         }
         guard await fence.arm(pid: nil) else { return false }
         activity = .initializing
+        startedAsPrimary = true
         defer { activity = nil }
         logger.notice("bootstrapping a new Postgres cluster (initdb --data-checksums)", metadata: ["member": "\(config.name)"])
         let sysid: UInt64
@@ -272,6 +276,11 @@ extension Agent {
         }
         counters.promotions += 1
         statusRound = nil
+        // A checkpoint puts the new timeline into pg_control at once, which pg_rewind reads
+        // from its source (Patroni does the same after promoting).
+        do { _ = try await postgres.query("CHECKPOINT") } catch {
+            logger.warning("checkpoint after promotion failed", metadata: ["error": "\(error)"])
+        }
         logger.notice("promoted: this member is the primary", metadata: [
             "postgres.timeline": "\(result.timeline)", "postgres.lsn": "\(result.lsn)", "old_primary": "\(oldPrimary ?? "-")"])
         let row = HistoryRow(timeline: result.timeline, lsn: result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),

@@ -40,6 +40,8 @@ public actor Agent {
     var setAsidePending = false
     var stopping = false
     var runAgain = false
+    /// The postmaster was last started as a primary (bootstrap, restart in place).
+    var startedAsPrimary = false
     /// Counters for status and tests.
     public internal(set) var counters = AgentCounters()
 
@@ -113,8 +115,15 @@ public actor Agent {
 
     // MARK: The cycle
 
+    /// The local Postgres now, with what only the agent knows added.
+    func observe() async -> LocalPostgres {
+        var local = await postgres.observe()
+        local.startedAsPrimary = startedAsPrimary
+        return local
+    }
+
     func cycle() async {
-        let local = await postgres.observe()
+        let local = await observe()
         lastLocal = local
         guard let status = await runtime.status() else { return }
         let lease = await runtime.leaderLease()
@@ -148,7 +157,7 @@ public actor Agent {
             if stopping { return }
             guard await execute(action, input) else { break }
         }
-        report(local: actions.contains(where: \.changesPostgres) ? await postgres.observe() : local, raft: raft)
+        report(local: actions.contains(where: \.changesPostgres) ? await observe() : local, raft: raft)
     }
 
     // MARK: Reports

@@ -113,7 +113,7 @@ public final class LocalAgentCluster: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["run", "--config", configPath(i)] + extraArguments
         let path = agentLogPath(i)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         log.seekToEndOfFile()
         p.standardOutput = log
