@@ -26,6 +26,8 @@ public final class LocalAgentCluster: @unchecked Sendable {
     public let replicationPassword: String
     /// Extra YAML appended to every node's file (for tests: faster timings, parameters).
     public let extraYAML: String
+    /// Postgres settings for every member (`postgresql.parameters`).
+    public let postgresParameters: [String: String]
     private var processes: [Int: Process] = [:]
     private let lock = NSLock()
 
@@ -41,7 +43,8 @@ public final class LocalAgentCluster: @unchecked Sendable {
     /// `portBase`: Postgres on portBase + i − 1, Raft on portBase + 10 + i − 1, the store's
     /// clients on portBase + 20 + i − 1. Throws if a port is taken.
     public init(binary: String, directory: String, size: Int = 3, portBase: Int, cluster: String = "demo",
-                extraYAML: String = "") throws {
+                postgresParameters: [String: String] = [:], extraYAML: String = "") throws {
+        self.postgresParameters = postgresParameters
         self.binary = binary
         self.directory = directory
         self.size = size
@@ -91,6 +94,7 @@ public final class LocalAgentCluster: @unchecked Sendable {
               replication: { username: replicator, password: \(replicationPassword) }
               pg_hba:
                 - "host all all 127.0.0.1/32 scram-sha-256"
+              parameters: {\(postgresParameters.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", "))}
             \(extraYAML)
             """
     }
