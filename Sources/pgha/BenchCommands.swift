@@ -9,8 +9,8 @@ import RaftCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the cluster store: write throughput and latency, failover time.",
-        subcommands: [BenchStore.self, BenchFailover.self]
+        abstract: "Measure the cluster store (write throughput and latency, leader failover) and Postgres failover.",
+        subcommands: [BenchStore.self, BenchFailover.self, BenchPostgresFailover.self]
     )
 }
 
@@ -174,5 +174,52 @@ struct BenchFailover: AsyncParsableCommand {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
+    }
+}
+
+/// `pgha bench pg-failover`: Postgres write-unavailability after kill -9 of the primary's agent.
+struct BenchPostgresFailover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pg-failover",
+        abstract: "Kill -9 the primary's agent of a real three-agent cluster, round after round; report write unavailability and rejoin time.",
+        discussion: "A client writes every 20 ms through the libpq multi-host string (target_session_attrs=read-write). Reports per round and the median and maximum. Asserts nothing."
+    )
+
+    @Option(help: "Rounds (each kills the current primary's agent).") var rounds: Int = 10
+    @Option(help: "First port (see pgha demo --port-base).") var portBase: Int = 25432
+    @Option(help: "Folder for the members (default: a new temp folder, removed afterwards).") var dir: String?
+    @Flag(help: "Run with synchronous_standby_names='ANY 1 (*)' (a commit waits for one standby) instead of asynchronous replication.")
+    var sync = false
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be positive") }
+        let directory = dir ?? "/tmp/pgha-bench-\(getpid())"
+        let bench = PostgresFailoverBenchmark(
+            binary: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0],
+            directory: directory, portBase: portBase, rounds: rounds,
+            parameters: sync ? ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"] : [:])
+        let quiet = json
+        let results = try await bench.run { i, r in
+            guard !quiet else { return }
+            print("round \(i): killed \(r.killed), promoted \(r.promoted): writes unavailable \(Int(r.unavailableMs)) ms, "
+                + "acknowledged writes lost \(r.lostWrites), old primary streaming again \(r.rejoinMs.map { "\(Int($0)) ms" } ?? "never") after restart")
+            fflush(nil)
+        }
+        if dir == nil { try? FileManager.default.removeItem(atPath: directory) }
+        let gaps = results.map(\.unavailableMs).sorted()
+        let rejoins = results.compactMap(\.rejoinMs).sorted()
+        let median = gaps[gaps.count / 2], worst = gaps.last ?? 0
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys]
+            print(String(decoding: try e.encode(results), as: UTF8.self))
+            return
+        }
+        print("\n| rounds | mode | unavailable median | unavailable max | lost writes | rejoin median | rejoin max |")
+        print("|---|---|---|---|---|---|---|")
+        print("| \(results.count) | \(sync ? "ANY 1 sync" : "async") | \(Int(median)) ms | \(Int(worst)) ms | "
+            + "\(results.map(\.lostWrites).reduce(0, +)) | \(rejoins.isEmpty ? "-" : "\(Int(rejoins[rejoins.count / 2])) ms") | "
+            + "\(rejoins.last.map { "\(Int($0)) ms" } ?? "-") |")
     }
 }

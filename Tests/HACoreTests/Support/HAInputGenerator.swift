@@ -55,10 +55,15 @@ struct HAInputGenerator {
                                                  .crashed(at: Instant(milliseconds: now - 50))])
         var running: RunningPostgres?
         if process == .running, rng.chance(0.9) {
+            // LSNs around the history's fork points (0, 1000, 2000), so diverged standbys occur.
             running = RunningPostgres(inRecovery: rng.chance(0.5), timeline: UInt32.random(in: 1...4, using: &rng),
+                                      receivedLSN: rng.maybe(0.8) { LSN(UInt64.random(in: 0...3_000, using: &$0)) },
+                                      replayedLSN: rng.maybe(0.8) { LSN(UInt64.random(in: 0...3_000, using: &$0)) },
+                                      streaming: rng.chance(0.5),
                                       following: rng.maybe { $0.pick(["a", "b", "c"]) })
         }
-        return LocalPostgres(dataDirectory: dir, process: process, running: running)
+        // What the executor last started it as (it knows even while the postmaster is starting).
+        return LocalPostgres(dataDirectory: dir, process: process, running: running, startedAsPrimary: rng.chance(0.5))
     }
 
     mutating func config() -> DynamicConfig {
@@ -96,7 +101,8 @@ struct HAInputGenerator {
                                 at: Instant(milliseconds: now - rng.pick([0, 100, 5_000, 5_001, 20_000])))
         }
         return HAInput(now: Instant(milliseconds: now), me: me, tags: tags(),
-                       raft: RaftView(isLeader: isLeader, term: term, leader: leader, leaseDeadline: lease, voters: Fx.voters),
+                       raft: RaftView(isLeader: isLeader, term: term, leader: leader, leaseDeadline: lease,
+                                      voters: rng.chance(0.9) ? Fx.voters : [:]),
                        cluster: cluster, local: local(), statusRound: round)
     }
 

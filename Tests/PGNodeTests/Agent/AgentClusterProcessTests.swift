@@ -49,7 +49,7 @@ struct AgentClusterProcessTests {
         let killedAt = DispatchTime.now().uptimeNanoseconds
         fx.cluster.signal(old, SIGKILL)
         if let postmaster {
-            let gone = await eventually(.seconds(1)) { kill(postmaster, 0) != 0 ? true : nil }
+            let gone = await eventually(.seconds(1)) { !isAlive(postmaster) ? true : nil }
             #expect(gone == true, "the postmaster \(postmaster) outlived its agent by more than a second")
         }
         let new = await eventually(.seconds(30)) { () -> Int? in
@@ -138,7 +138,7 @@ struct AgentClusterProcessTests {
         }
         fx.cluster.signal(primary, SIGSTOP)
         let stoppedAt = ContinuousClock.now
-        let fenced = await eventually(.seconds(3)) { kill(frozenPostmaster, 0) != 0 ? true : nil }
+        let fenced = await eventually(.seconds(3)) { !isAlive(frozenPostmaster) ? true : nil }
         #expect(fenced == true, "the frozen agent's Postgres kept running: the fence guard did not stop it")
         print("frozen agent's postmaster stopped \(ContinuousClock.now - stoppedAt) after SIGSTOP")
         let successor = await eventually(.seconds(30)) { () -> Int? in

@@ -16,6 +16,16 @@ let agentClusterUnavailable: String? = {
     return nil
 }()
 
+/// Whether `pid` is a live process (a zombie, exited but not yet reaped by its frozen parent,
+/// counts as gone).
+func isAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return true }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state != "Z" && state != "X"
+}
+
 /// A three-agent cluster in a temp folder for one test; removed by `tearDown()`.
 final class AgentClusterFixture: @unchecked Sendable {
     let cluster: LocalAgentCluster
@@ -77,7 +87,7 @@ final class AgentClusterFixture: @unchecked Sendable {
     /// The PID in member `i`'s postmaster.pid, if the file exists and that process is alive.
     func postmasterPID(_ i: Int) -> Int32? {
         guard let text = try? String(contentsOfFile: cluster.postgresDataDirectory(i) + "/postmaster.pid", encoding: .utf8),
-              let first = text.split(separator: "\n").first, let pid = Int32(first), kill(pid, 0) == 0 else { return nil }
+              let first = text.split(separator: "\n").first, let pid = Int32(first), isAlive(pid) else { return nil }
         return pid
     }
 

@@ -1,0 +1,199 @@
+import Foundation
+import HACore
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// The failover benchmark behind `pgha bench pg-failover`: a real three-agent cluster on this
+/// machine; in each round a client writes every 20 ms through the libpq multi-host string
+/// (`target_session_attrs=read-write`), the primary's agent is killed with SIGKILL (its
+/// Postgres dies with it), and the round measures how long no write was acknowledged, how many
+/// acknowledged writes the new primary lacks, and — after the killed agent is started again —
+/// how long until its Postgres streams from the new primary. It reports figures; it asserts
+/// nothing.
+public struct PostgresFailoverBenchmark: Sendable {
+    /// One round's figures.
+    public struct Round: Sendable, Codable {
+        public var killed: String
+        public var promoted: String
+        /// Milliseconds between the last acknowledged write before the kill and the first after.
+        public var unavailableMs: Double
+        /// Acknowledged writes missing on the new primary.
+        public var lostWrites: Int
+        /// Milliseconds from restarting the killed agent until its Postgres streams again.
+        public var rejoinMs: Double?
+    }
+
+    public var binary: String
+    public var directory: String
+    public var portBase: Int
+    public var rounds: Int
+    /// Postgres settings of the members (empty: asynchronous replication).
+    public var parameters: [String: String]
+
+    public init(binary: String, directory: String, portBase: Int, rounds: Int, parameters: [String: String]) {
+        self.binary = binary
+        self.directory = directory
+        self.portBase = portBase
+        self.rounds = rounds
+        self.parameters = parameters
+    }
+
+    /// Runs the rounds, calling `progress` with each; returns them all.
+    public func run(progress: @Sendable (Int, Round) -> Void) async throws -> [Round] {
+        let cluster = try LocalAgentCluster(binary: binary, directory: directory, size: 3, portBase: portBase,
+                                            cluster: "bench", postgresParameters: parameters)
+        let client = cluster.client(group: MultiThreadedEventLoopGroup.singleton)
+        var results: [Round] = []
+        do {
+            for i in 1...3 { try cluster.start(i) }
+            guard let first = await healthyPrimary(cluster, client, timeout: .seconds(180)) else {
+                throw StartRefused(reason: "the cluster did not come up; logs in \(directory)")
+            }
+            let setup = conninfo(cluster, first)
+            _ = try await Self.onThread {
+                try PostgresSession(conninfo: setup, location: "bench").rows("CREATE TABLE IF NOT EXISTS bench_writes(id bigint PRIMARY KEY)")
+            }
+            var nextID = 1
+            for round in 1...rounds {
+                guard let primary = await healthyPrimary(cluster, client, timeout: .seconds(120)) else {
+                    throw StartRefused(reason: "round \(round): the cluster did not become healthy again; logs in \(directory)")
+                }
+                let writer = BenchWriter(conninfo: multiHost(cluster), firstID: nextID)
+                writer.start()
+                _ = await wait(.seconds(10)) { writer.acknowledgedCount >= 25 ? true : nil }
+                let killedAt = DispatchTime.now().uptimeNanoseconds
+                cluster.signal(primary, SIGKILL)
+                _ = await cluster.waitForExit(primary, timeout: .seconds(5))
+                let promoted = await wait(.seconds(60)) { () -> Int? in
+                    guard let v = await cluster.view(client) else { return nil }
+                    let p = v.members.values.filter { $0.role == .primary && $0.state == .running && $0.name != cluster.name(primary) }
+                    return p.first.flatMap { m in (1...3).first { cluster.name($0) == m.name } }
+                }
+                _ = await wait(.seconds(30)) { writer.acknowledged(after: killedAt) >= 10 ? true : nil }
+                writer.stop()
+                nextID = writer.nextID
+                let unavailable = writer.gap(around: killedAt) ?? -1
+                var lost = -1
+                if let promoted {
+                    let info = conninfo(cluster, promoted)
+                    let acked = writer.acknowledgedIDs
+                    let stored = try? await Self.onThread { () -> Set<Int> in
+                        let rows = try PostgresSession(conninfo: info, location: "bench").rows("SELECT id FROM bench_writes")
+                        return Set(rows.compactMap { $0.first.flatMap { $0 }.flatMap(Int.init) })
+                    }
+                    if let stored { lost = acked.subtracting(stored).count }
+                }
+                let restartAt = ContinuousClock.now
+                try cluster.start(primary)
+                let streaming = await wait(.seconds(120)) { () -> Bool? in
+                    guard let v = await cluster.view(client), let m = v.members[cluster.name(primary)] else { return nil }
+                    return m.role == .replica && m.state == .running && m.streaming ? true : nil
+                }
+                let rejoin = streaming == true ? Self.ms(ContinuousClock.now - restartAt) : nil
+                let r = Round(killed: cluster.name(primary), promoted: promoted.map(cluster.name) ?? "-",
+                              unavailableMs: unavailable, lostWrites: lost, rejoinMs: rejoin)
+                results.append(r)
+                progress(round, r)
+            }
+        } catch {
+            await cluster.stopAll()
+            await client.close()
+            throw error
+        }
+        await cluster.stopAll()
+        await client.close()
+        return results
+    }
+
+    private func healthyPrimary(_ cluster: LocalAgentCluster, _ client: StoreClient, timeout: Duration) async -> Int? {
+        await wait(timeout) { () -> Int? in
+            guard let v = await cluster.view(client) else { return nil }
+            let primaries = v.members.values.filter { $0.role == .primary && $0.state == .running }
+            let streaming = v.members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
+            guard primaries.count == 1, streaming.count == 2, let p = primaries.first else { return nil }
+            return (1...3).first { cluster.name($0) == p.name }
+        }
+    }
+
+    private func conninfo(_ c: LocalAgentCluster, _ i: Int) -> String {
+        "host=127.0.0.1 port=\(c.ports[i - 1].postgres) user=postgres password=\(c.superuserPassword) dbname=postgres connect_timeout=2"
+    }
+
+    private func multiHost(_ c: LocalAgentCluster) -> String {
+        "host=" + c.ports.map { _ in "127.0.0.1" }.joined(separator: ",") + " port=" + c.ports.map { "\($0.postgres)" }.joined(separator: ",")
+            + " user=postgres password=\(c.superuserPassword) dbname=postgres connect_timeout=1 target_session_attrs=read-write"
+            + " options='-c statement_timeout=2000'"
+    }
+
+    private func wait<T>(_ timeout: Duration, _ body: () async -> T?) async -> T? {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            if let v = await body() { return v }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            Thread { c.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
+
+/// Writes one row every 20 ms on a thread of its own and records which were acknowledged, when.
+final class BenchWriter: @unchecked Sendable {
+    private let conninfo: String
+    private let state: NIOLockedValueBox<(next: Int, acked: [(id: Int, start: UInt64, end: UInt64)], stop: Bool)>
+    private let done = DispatchGroup()
+
+    init(conninfo: String, firstID: Int) {
+        self.conninfo = conninfo
+        state = NIOLockedValueBox((firstID, [], false))
+    }
+
+    func start() {
+        done.enter()
+        Thread { [self] in
+            defer { done.leave() }
+            var session: PostgresSession?
+            while !state.withLockedValue({ $0.stop }) {
+                let id = state.withLockedValue { s -> Int in defer { s.next += 1 }; return s.next }
+                let start = DispatchTime.now().uptimeNanoseconds
+                if session == nil { session = try? PostgresSession(conninfo: conninfo, location: "bench writer") }
+                if let s = session {
+                    do {
+                        _ = try s.rows("INSERT INTO bench_writes(id) VALUES (\(id))")
+                        let end = DispatchTime.now().uptimeNanoseconds
+                        state.withLockedValue { $0.acked.append((id, start, end)) }
+                    } catch {
+                        session = nil
+                    }
+                }
+                usleep(20_000)
+            }
+        }.start()
+    }
+
+    func stop() {
+        state.withLockedValue { $0.stop = true }
+        done.wait()
+    }
+
+    var nextID: Int { state.withLockedValue { $0.next } }
+    var acknowledgedCount: Int { state.withLockedValue { $0.acked.count } }
+    var acknowledgedIDs: Set<Int> { Set(state.withLockedValue { $0.acked.map(\.id) }) }
+    func acknowledged(after t: UInt64) -> Int { state.withLockedValue { $0.acked.filter { $0.start >= t }.count } }
+
+    /// Milliseconds from the last acknowledgement before `t` to the first after it.
+    func gap(around t: UInt64) -> Double? {
+        let acked = state.withLockedValue { $0.acked }
+        guard let before = acked.filter({ $0.end <= t }).map(\.end).max(),
+              let after = acked.filter({ $0.start >= t }).map(\.end).min() else { return nil }
+        return Double(after - before) / 1e6
+    }
+}
