@@ -1,0 +1,4 @@
+extension Duration {
+    /// The duration in whole milliseconds (rounded down), as Postgres settings and libpq take it.
+    var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

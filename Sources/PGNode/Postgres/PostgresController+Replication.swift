@@ -1,0 +1,127 @@
+import Foundation
+import HACore
+
+extension PostgresController {
+    /// Promotes the running standby: `pg_promote(wait => true, wait_seconds => waitSeconds)`.
+    /// Postgres removes `standby.signal` itself; pgha then renders the configuration of a
+    /// primary (no `primary_conninfo`) for the next start. Returns the new timeline and the
+    /// WAL position right after the promotion. Throws if Postgres does not run, is not in
+    /// recovery, or the promotion did not finish in `waitSeconds`.
+    public func promote(waitSeconds: Int) async throws -> (timeline: UInt32, lsn: LSN) {
+        try requireRunning("promoting")
+        let result = try await onPool { () throws -> (UInt32, LSN) in
+            let session = try self.localSession(statementTimeout: .seconds(Int64(waitSeconds) + 10))
+            let done = try session.rows("select pg_promote(wait => true, wait_seconds => \(max(1, waitSeconds)))")
+            guard done.first?.first == "t" else {
+                throw PostgresError(.timedOut, what: "the promotion did not finish within \(waitSeconds) s", location: session.location,
+                                    detail: self.logTail(), remedy: "see the Postgres log; it may still finish (observe() tells), or stop and retry")
+            }
+            let rows = try session.rows("select pg_walfile_name(pg_current_wal_lsn()), pg_current_wal_lsn()::text")
+            guard let walFile = rows.first?[0], let tli = UInt32(walFile.prefix(8), radix: 16),
+                  let text = rows.first?[1], let lsn = LSN(parsing: text) else {
+                throw PostgresError(.queryFailed, what: "reading the timeline after the promotion failed", location: session.location,
+                                    detail: "\(rows)", remedy: "a bug in pgha; report it")
+            }
+            let user = try PostgresOSUser.resolve(self.settings.runAs)
+            try self.writeConfiguration(standby: false, upstream: nil, user: user)
+            return (tli, lsn)
+        }
+        logger.info("postgres promoted", metadata: ["postgres.timeline": "\(result.0)", "postgres.lsn": "\(result.1)"])
+        return (timeline: result.0, lsn: result.1)
+    }
+
+    /// Points this standby at `upstream`: rewrites `primary_conninfo` and `primary_slot_name`
+    /// and reloads (`pg_reload_conf()`); Postgres restarts its WAL receiver, the postmaster
+    /// keeps running. If Postgres is stopped, only the configuration (and `standby.signal`) is
+    /// written, for the next start. Throws, changing nothing, if it runs as a primary (a
+    /// primary must be stopped, rewound and started as a standby).
+    public func follow(_ upstream: PostgresUpstream) async throws {
+        let running = postmasterPID != nil
+        try await onPool {
+            let user = try PostgresOSUser.resolve(self.settings.runAs)
+            guard running else {
+                try self.writeConfiguration(standby: true, upstream: upstream, user: user)
+                return
+            }
+            let session = try self.localSession(statementTimeout: .seconds(10))
+            guard try session.rows("select pg_is_in_recovery()").first?.first == "t" else {
+                throw PostgresError(.running, what: "following \(upstream.member) was refused", location: session.location,
+                                    detail: "Postgres runs as a primary (not in recovery)",
+                                    remedy: "stop it, rewind it from \(upstream.member) and start it as a standby")
+            }
+            try self.writeConfiguration(standby: true, upstream: upstream, user: user)
+            _ = try session.rows("select pg_reload_conf()")
+        }
+        logger.info("postgres follows a new upstream", metadata: [
+            "postgres.upstream": "\(upstream.member)", "postgres.upstream.address": "\(upstream.host):\(upstream.port)",
+        ])
+    }
+
+    /// On a primary: creates a physical replication slot (reserving WAL immediately) for each
+    /// name that has none, and drops inactive physical slots whose names are not in `names`.
+    /// Names are sanitized with `slotName(for:)` (idempotent, so slot names pass through).
+    /// Active slots are never dropped.
+    public func syncSlots(_ names: Set<String>) async throws {
+        try requireRunning("synchronizing replication slots")
+        let wanted = Set(names.map(Self.slotName(for:)))
+        let (created, dropped) = try await onPool { () throws -> ([String], [String]) in
+            let session = try self.localSession(statementTimeout: .seconds(10))
+            let rows = try session.rows("select slot_name, active from pg_replication_slots where slot_type = 'physical'")
+            var existing: [String: Bool] = [:]
+            for row in rows { if let name = row[0] { existing[name] = row[1] == "t" } }
+            var created: [String] = [], dropped: [String] = []
+            for name in wanted.sorted() where existing[name] == nil {
+                _ = try session.rows("select pg_create_physical_replication_slot(\(try session.literal(name)), true)")
+                created.append(name)
+            }
+            for (name, active) in existing.sorted(by: { $0.key < $1.key }) where !active && !wanted.contains(name) {
+                _ = try session.rows("select pg_drop_replication_slot(\(try session.literal(name)))")
+                dropped.append(name)
+            }
+            return (created, dropped)
+        }
+        if !created.isEmpty || !dropped.isEmpty {
+            logger.info("replication slots synchronized", metadata: [
+                "postgres.slots.created": "\(created)", "postgres.slots.dropped": "\(dropped)",
+            ])
+        }
+    }
+
+    /// The replication slot name for `member`: lowercased, every character outside
+    /// `[a-z0-9_]` replaced by `_`, at most 63 characters (Postgres' limit); "_" for an
+    /// empty name. Idempotent.
+    public static func slotName(for member: String) -> String {
+        let mapped = member.lowercased().unicodeScalars.map { c -> Character in
+            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "_" ? Character(c) : "_"
+        }
+        let name = String(mapped.prefix(63))
+        return name.isEmpty ? "_" : name
+    }
+
+    /// Throws `.notRunning` unless a postmaster runs.
+    func requireRunning(_ what: String) throws {
+        guard postmasterPID != nil else {
+            throw PostgresError(.notRunning, what: "\(what) was refused", location: settings.dataDirectory,
+                                detail: "Postgres does not run", remedy: "start it first")
+        }
+    }
+
+    /// Runs `body` with the data directory reserved for `what`: throws `.running` if a
+    /// postmaster runs or is being spawned, or another such operation is under way; starts are
+    /// refused until `body` returns.
+    func withStoppedPostgres<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        let refusal: String? = state.withLockedValue { s in
+            if let pid = s.pid { return "Postgres runs (pid \(pid))" }
+            if s.spawning { return "Postgres is being started" }
+            if let work = s.directoryWork { return "\(work) is under way" }
+            s.directoryWork = what
+            return nil
+        }
+        if let refusal {
+            throw PostgresError(.running, what: "\(what) was refused", location: settings.dataDirectory,
+                                detail: refusal, remedy: "stop Postgres (or wait for the other operation) first")
+        }
+        defer { state.withLockedValue { $0.directoryWork = nil } }
+        return try await body()
+    }
+}

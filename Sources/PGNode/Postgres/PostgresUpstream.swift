@@ -1,0 +1,14 @@
+/// A member whose Postgres another one replicates from (or rewinds or rebuilds from), with the
+/// address its Postgres accepts TCP connections on.
+public struct PostgresUpstream: Sendable, Hashable {
+    /// The member's name (what `RunningPostgres.following` reports).
+    public var member: String
+    public var host: String
+    public var port: Int
+
+    public init(member: String, host: String, port: Int) {
+        self.member = member
+        self.host = host
+        self.port = port
+    }
+}
