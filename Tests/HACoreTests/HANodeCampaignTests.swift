@@ -10,6 +10,10 @@ import Testing
     }
     static let unusableReason =
         "the data directory cannot be used (PG_VERSION says 13); move it away so this node takes a fresh base backup"
+    /// A refusing leader hands leadership to the best voter by the periodic reports.
+    static func handOver(to member: String = "b") -> HAAction {
+        .transferLeadership(to: member, raftID: Fx.raftID(member), reason: "the leader cannot use its data directory")
+    }
 
     @Test func followerWithAnotherClustersStoppedDataRefuses() {
         var node = HANode()
@@ -25,17 +29,78 @@ import Testing
                             .refuse(reason: Self.otherClusterReason())])
     }
 
-    @Test func leaderRunningAnotherClustersPrimaryFencesAndRefuses() {
+    @Test func leaderRunningAnotherClustersPrimaryFencesRefusesAndHandsOver() {
         var node = HANode()
         let actions = node.decide(Fx.leader(local: Fx.runningPrimary(sysid: Fx.otherSysid)))
         #expect(actions == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
-                            .refuse(reason: Self.otherClusterReason())])
+                            .refuse(reason: Self.otherClusterReason()), Self.handOver()])
     }
 
-    @Test func leaderWithoutLeaseStillRefusesAnotherClustersData() {
+    @Test func leaderWithoutLeaseStillRefusesAnotherClustersDataAndHandsOver() {
         var node = HANode()
         let actions = node.decide(Fx.leader(lease: false, local: Fx.crashedPrimary().withSysid(Fx.otherSysid)))
-        #expect(actions == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
+        #expect(actions == [Campaign.refused, .refuse(reason: Self.otherClusterReason()), Self.handOver()])
+    }
+
+    /// A refusing leader must not keep Raft leadership, or no other member could become
+    /// primary while it lives: it hands over to the healthy standbys "b" and "c".
+    @Test func refusingLeaderHandsLeadershipOver() {
+        var node = HANode()
+        let actions = node.decide(Fx.leader(local: Fx.stoppedStandby().withSysid(Fx.otherSysid)))
+        #expect(actions == [Campaign.refused, .refuse(reason: Self.otherClusterReason()), Self.handOver()])
+    }
+
+    @Test func refusingLeaderHandsOverToTheBestStandby() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("b", lsn: 900), Fx.member("c", lsn: 950)))
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.stoppedStandby().withSysid(Fx.otherSysid))).withoutCampaign
+                == [.refuse(reason: Self.otherClusterReason()), Self.handOver(to: "c")])
+    }
+
+    @Test func refusingLeaderDoesNotRepeatAPendingTransfer() {
+        var node = HANode()
+        let local = Fx.stoppedStandby().withSysid(Fx.otherSysid)
+        _ = node.decide(Fx.leader(local: local))
+        // within transfer_timeout: the refusal only (the hand-over's wait is not emitted)
+        #expect(node.decide(Fx.leader(now: Fx.now + 2_999, local: local)) == [.refuse(reason: Self.otherClusterReason())])
+        // still leader after transfer_timeout: transfer again
+        #expect(node.decide(Fx.leader(now: Fx.now + 3_000, local: local))
+                == [.refuse(reason: Self.otherClusterReason()), Self.handOver()])
+    }
+
+    @Test func refusingLeaderWithoutACandidateOnlyRefuses() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("b", state: .stopped), Fx.member("c", tags: Tags(noFailover: true)),
+                                                     Fx.member("x")))  // "x" is no Raft voter
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.stoppedStandby().withSysid(Fx.otherSysid)))
+                == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
+    }
+
+    @Test func refusingLeaderHandsOverOnlyToAVoter() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("b", lsn: 900), Fx.member("x", lsn: 5_000)))
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.stoppedStandby().withSysid(Fx.otherSysid))).withoutCampaign
+                == [.refuse(reason: Self.otherClusterReason()), Self.handOver(to: "b")])
+    }
+
+    @Test(arguments: [false, true])
+    func refusalFencesAPostmasterThatIsStarting(startedAsPrimary: Bool) {
+        var node = HANode()
+        var local = Fx.down(.shutDownInRecovery, process: .starting(since: Fx.t(Fx.now - 100)), sysid: Fx.otherSysid)
+        local.startedAsPrimary = startedAsPrimary
+        #expect(node.decide(Fx.follower(local: local))
+                == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
+                    .refuse(reason: Self.otherClusterReason())])
+        var leader = HANode()
+        #expect(leader.decide(Fx.leader(local: local))
+                == [.fence(reason: "the data directory is not this cluster's"), Campaign.refused,
+                    .refuse(reason: Self.otherClusterReason()), Self.handOver()])
+    }
+
+    @Test func refusalDoesNotFenceACrashedPostmaster() {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.crashedPrimary().withSysid(Fx.otherSysid)))
+                == [Campaign.refused, .refuse(reason: Self.otherClusterReason())])
     }
 
     @Test func unusableDirectoryRefuses() {
@@ -48,7 +113,7 @@ import Testing
         var node = HANode()
         let local = LocalPostgres(dataDirectory: .unusable("PG_VERSION says 13"), process: .stopped)
         let input = Fx.leader(cluster: Fx.cluster(sysid: nil), local: local)
-        #expect(node.decide(input) == [Campaign.refused, .refuse(reason: Self.unusableReason)])
+        #expect(node.decide(input) == [Campaign.refused, .refuse(reason: Self.unusableReason), Self.handOver()])
     }
 
     @Test func runningOnUnusableDirectoryFencesFirst() {
@@ -165,7 +230,8 @@ import Testing
     @Test func runningButUnansweringPostgresIsNotAStandby() {
         var node = HANode()
         let local = LocalPostgres(dataDirectory: .initialized(Fx.control()), process: .running, running: nil)
-        #expect(node.decide(Fx.follower(local: local)) == [Campaign.notStandby])
+        #expect(node.decide(Fx.follower(local: local))
+                == [Campaign.notStandby, .wait(reason: "Postgres runs but does not answer queries yet")])
     }
 }
 

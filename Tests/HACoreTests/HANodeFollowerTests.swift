@@ -20,6 +20,35 @@ import Testing
         var node = HANode()
         let local = Fx.down(process: .starting(since: Fx.t(Fx.now - 50)))
         #expect(node.decide(Fx.follower(local: local)) == [Campaign.notStandby, .wait(reason: "Postgres is starting")])
+        #expect(node.decide(Fx.follower(local: Fx.starting(asPrimary: false, .inProduction))) == [.wait(reason: "Postgres is starting")])
+    }
+
+    /// A node that lost leadership with its `startPrimary` in flight: the postmaster is fenced
+    /// before it accepts writes.
+    @Test func postmasterBeingStartedAsPrimaryIsFenced() {
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.starting(asPrimary: true)))
+                == [Campaign.notStandby, .fence(reason: "this node is not the Raft leader")])
+        var other = HANode()
+        #expect(other.decide(Fx.follower(local: Fx.starting(asPrimary: true, .shutDownInRecovery))).withoutCampaign
+                == [.fence(reason: "this node is not the Raft leader")])
+    }
+
+    @Test func postmasterBeingStartedAsPrimaryIsFencedEvenWithoutALeaderOrBootstrap() {
+        var node = HANode()
+        let bootstrapping = LocalPostgres(dataDirectory: .empty, process: .starting(since: Fx.t(Fx.now - 10)), startedAsPrimary: true)
+        #expect(node.decide(Fx.follower(leader: nil, cluster: Fx.cluster(sysid: nil), local: bootstrapping))
+                == [Campaign.unbootstrapped, .fence(reason: "this node is not the Raft leader")])
+    }
+
+    @Test(arguments: [ControlData.ClusterState.inArchiveRecovery, .shutDownInRecovery, .inProduction])
+    func runningButUnansweringPostgresWaits(state: ControlData.ClusterState) {
+        var node = HANode()
+        let wait = HAAction.wait(reason: "Postgres runs but does not answer queries yet")
+        #expect(node.decide(Fx.follower(local: Fx.unanswering(state))) == [Campaign.notStandby, wait])
+        // whatever the upstream and the bootstrap state: nothing is started a second time
+        #expect(node.decide(Fx.follower(leader: nil, local: Fx.unanswering(state))) == [wait])
+        #expect(node.decide(Fx.follower(cluster: Fx.cluster(sysid: nil), local: Fx.unanswering(state))).withoutCampaign == [wait])
     }
 
     // MARK: No usable upstream
@@ -49,6 +78,10 @@ import Testing
         #expect(node.decide(Fx.follower(leader: nil, cluster: cluster, local: Fx.stoppedFormerPrimary(timeline: 2)))
                 == [Campaign.notStandby, Self.noUpstream])
         #expect(node.decide(Fx.follower(leader: nil, cluster: cluster, local: Fx.crashedPrimary(timeline: 2))) == [Self.noUpstream])
+        // "in crash recovery" last ran as a primary too
+        #expect(node.decide(Fx.follower(leader: nil, cluster: cluster, local: Fx.down(.inCrashRecovery, timeline: 2))) == [Self.noUpstream])
+        #expect(node.decide(Fx.follower(leader: nil, cluster: Fx.cluster(history: Fx.history(2, 3, newPrimary: "c")),
+                                        local: Fx.down(.inCrashRecovery, timeline: 2, process: .crashed(at: Fx.t(1))))) == [Self.noUpstream])
     }
 
     @Test func withoutALeaderAStandbyBehindTheNewestTimelineStillStarts() {
@@ -123,7 +156,8 @@ import Testing
 
     // MARK: Former primary: rewind or rebuild
 
-    @Test(arguments: [Fx.stoppedFormerPrimary(), Fx.crashedPrimary(), Fx.down(.shuttingDown), Fx.down(.inProduction)])
+    @Test(arguments: [Fx.stoppedFormerPrimary(), Fx.crashedPrimary(), Fx.down(.shuttingDown), Fx.down(.inProduction),
+                      Fx.down(.inCrashRecovery), Fx.down(.inCrashRecovery, process: .crashed(at: Fx.t(Fx.now - 10)))])
     func stoppedFormerPrimaryIsRewoundFromARunningPrimaryLeader(local: LocalPostgres) {
         var node = HANode()
         #expect(node.decide(Fx.follower(local: local)) == [Campaign.notStandby, .rewind(from: "a")])
@@ -237,5 +271,166 @@ import Testing
         let cluster = Fx.cluster(members: Fx.members(Fx.member("a", following: "c"), Fx.primary("c")))
         #expect(node.decide(Fx.follower(leader: "c", cluster: cluster, local: Fx.runningReplica(following: "a")))
                 == [Campaign.runningStandby, .follow("c")])
+    }
+
+    @Test func stoppedStandbyOnTheNewestTimelineStartsFollowingTheLeader() {
+        var node = HANode()
+        let cluster = Fx.cluster(history: Fx.history(2, 3))
+        #expect(node.decide(Fx.follower(cluster: cluster, local: Fx.stoppedStandby(timeline: 3)))
+                == [Campaign.notStandby, .startReplica(following: "a")])
+    }
+}
+
+/// A standby of an older timeline than the history's newest may hold WAL past the point where
+/// the next timeline forked (it was a primary's standby that missed the promotion, or a former
+/// primary started in recovery): it cannot follow the newer timeline until it is rewound.
+@Suite struct HANodeOlderTimelineStandbyTests {
+    static let diverging = "this standby diverged from the primary's timeline; waiting to rewind or rebuild"
+    /// "c" was primary on timeline 3 from 0/64 until "b" was promoted to timeline 4 at 0/5DC
+    /// (1_500); "b" now runs the primary.
+    static let cluster = Fx.cluster(
+        members: Fx.members(Fx.primary("b", lsn: 3_000, timeline: 4), Fx.member("c", timeline: 3, lsn: 2_000)),
+        history: [HistoryRow(timeline: 3, lsn: LSN(100), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "c"),
+                  HistoryRow(timeline: 4, lsn: LSN(1_500), atUnixMs: 0, reason: "failover", oldPrimary: "c", newPrimary: "b")])
+
+    /// A running standby of "c" on `timeline` that is not streaming.
+    static func standby(timeline: UInt32 = 3, received: UInt64?, replayed: UInt64?, streaming: Bool = false,
+                        following: String? = "b") -> LocalPostgres {
+        var local = Fx.runningReplica(following: following, timeline: timeline)
+        local.running?.receivedLSN = received.map { LSN($0) }
+        local.running?.replayedLSN = replayed.map { LSN($0) }
+        local.running?.streaming = streaming
+        return local
+    }
+
+    static func input(_ local: LocalPostgres, now: UInt64 = Fx.now, cluster: ClusterView = Self.cluster) -> HAInput {
+        Fx.follower("c", leader: "b", now: now, cluster: cluster, local: local)
+    }
+
+    // MARK: Stopped
+
+    @Test(arguments: [Fx.stoppedStandby(timeline: 3), Fx.down(.inArchiveRecovery, timeline: 3, process: .crashed(at: Fx.t(1))),
+                      Fx.stoppedStandby(timeline: 1)])
+    func stoppedStandbyBehindTheNewestTimelineIsRewound(local: LocalPostgres) {
+        var node = HANode()
+        #expect(node.decide(Self.input(local)) == [Campaign.notStandby, .rewind(from: "b")])
+    }
+
+    @Test func stoppedStandbyBehindTheNewestTimelineWaitsWhileTheLeaderIsAStandby() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.members["b"] = Fx.member("b", timeline: 4)
+        #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 3), cluster: cluster)).withoutCampaign
+                == [.wait(reason: "a former primary waits for the new primary before rewinding")])
+    }
+
+    @Test func stoppedStandbyBehindTheNewestTimelineIsRebuiltAfterAFailedRewind() {
+        var node = HANode()
+        node.record(.rewindFailed(at: Fx.t(Fx.now - 1), reason: "x"))
+        #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 3))).withoutCampaign == [.rebuild(from: "b")])
+    }
+
+    @Test func stoppedStandbyBehindTheNewestTimelineIsRebuiltWithoutPgRewind() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.config.usePgRewind = false
+        #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 3), cluster: cluster)).withoutCampaign == [.rebuild(from: "b")])
+    }
+
+    @Test func stoppedStandbyOnTheNewestTimelineIsNotRewound() {
+        var node = HANode()
+        #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 4))).withoutCampaign == [.startReplica(following: "b")])
+        #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 5))) == [.startReplica(following: "b")])
+    }
+
+    // MARK: Running, not streaming
+
+    @Test func runningStandbyPastTheForkPointIsRewound() {
+        var node = HANode()
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 1_400)))
+                == [Campaign.runningStandby, .rewind(from: "b")])
+    }
+
+    @Test(arguments: [(UInt64?.none, UInt64?.some(1_501)), (1_000, 1_501), (1_501, nil), (1_501, 0)])
+    func eitherReceivedOrReplayedPastTheForkPointCounts(received: UInt64?, replayed: UInt64?) {
+        var node = HANode()
+        #expect(node.decide(Self.input(Self.standby(received: received, replayed: replayed))).withoutCampaign == [.rewind(from: "b")])
+    }
+
+    /// The non-diverged case: its WAL ends at or before the fork point, so it can follow the
+    /// new timeline as it is (repointed if it follows someone else).
+    @Test(arguments: [(UInt64?.some(1_000), UInt64?.some(900)), (1_500, 1_500), (nil, nil), (1_500, nil)])
+    func runningStandbyAtOrBelowTheForkPointIsNotRewound(received: UInt64?, replayed: UInt64?) {
+        var node = HANode()
+        #expect(node.decide(Self.input(Self.standby(received: received, replayed: replayed))) == [Campaign.runningStandby])
+        var other = HANode()
+        #expect(other.decide(Self.input(Self.standby(received: received, replayed: replayed, following: "c"))).withoutCampaign
+                == [.follow("b")])
+    }
+
+    @Test func theForkPointIsTheNextTimelinesNotTheNewest() {
+        // timeline 2 forked into 3 at 0/5DC (1_500), and 3 into 4 at 0/9C4 (2_500)
+        let cluster = Fx.cluster(
+            members: Fx.members(Fx.primary("b", lsn: 3_000, timeline: 4)),
+            history: [HistoryRow(timeline: 2, lsn: LSN(500), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "a"),
+                      HistoryRow(timeline: 3, lsn: LSN(1_500), atUnixMs: 0, reason: "failover", oldPrimary: "a", newPrimary: "c"),
+                      HistoryRow(timeline: 4, lsn: LSN(2_500), atUnixMs: 0, reason: "failover", oldPrimary: "c", newPrimary: "b")])
+        var past = HANode()
+        #expect(past.decide(Self.input(Self.standby(timeline: 2, received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign
+                == [.rewind(from: "b")])
+        var before = HANode()
+        #expect(before.decide(Self.input(Self.standby(timeline: 2, received: 1_000, replayed: 1_000), cluster: cluster)).withoutCampaign
+                == [])
+        // on timeline 3, 2_000 is before 4's fork point
+        var newer = HANode()
+        #expect(newer.decide(Self.input(Self.standby(timeline: 3, received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign
+                == [])
+    }
+
+    @Test func streamingStandbyIsNotRewound() {
+        var node = HANode()
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000, streaming: true))) == [Campaign.runningStandby])
+    }
+
+    @Test func runningStandbyOnTheNewestTimelineIsNotRewound() {
+        var node = HANode()
+        #expect(node.decide(Self.input(Self.standby(timeline: 4, received: 2_000, replayed: 2_000))) == [Campaign.runningStandby])
+    }
+
+    @Test func divergedStandbyWaitsWhileTheLeaderIsNotARunningPrimary() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.members["b"] = Fx.member("b", timeline: 4)
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000), cluster: cluster))
+                == [Campaign.runningStandby, .wait(reason: Self.diverging)])
+        cluster.members["b"] = Fx.member("b", role: .primary, state: .stopped, timeline: 4)
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000), cluster: cluster))
+                == [.wait(reason: "no leader with a running Postgres is known")])
+    }
+
+    @Test func divergedStandbyWaitsWithoutPgRewind() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.config.usePgRewind = false
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign
+                == [.wait(reason: Self.diverging)])
+    }
+
+    @Test func divergedStandbyWaitsAfterAFailedRewindUntilRepaired() {
+        var node = HANode()
+        let local = Self.standby(received: 2_000, replayed: 2_000)
+        #expect(node.decide(Self.input(local)).withoutCampaign == [.rewind(from: "b")])
+        node.record(.rewindFailed(at: Fx.t(Fx.now), reason: "could not find common ancestor"))
+        #expect(node.decide(Self.input(local, now: Fx.now + 1)) == [.wait(reason: Self.diverging)])
+        #expect(node.decide(Self.input(local, now: Fx.now + 60_000)) == [.wait(reason: Self.diverging)])
+        node.record(.repaired)
+        #expect(node.decide(Self.input(local, now: Fx.now + 60_001)) == [.rewind(from: "b")])
+    }
+
+    @Test func withoutHistoryNothingIsDiverged() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.history = []
+        #expect(node.decide(Self.input(Self.standby(received: 9_000, replayed: 9_000), cluster: cluster)) == [Campaign.runningStandby])
     }
 }

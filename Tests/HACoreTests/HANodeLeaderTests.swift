@@ -24,7 +24,25 @@ import Testing
         #expect(!input.holdsLease)
     }
 
-    @Test(arguments: [Fx.runningReplica(following: nil), Fx.stoppedStandby(), Fx.crashedPrimary(), Fx.emptyDir])
+    /// The lease lapses while the leader's own primary is still starting (its `startPrimary`
+    /// was issued under the lease): it is fenced before it can accept writes without a lease.
+    @Test func leaderWithoutLeaseFencesAPrimaryBeingStarted() {
+        var node = HANode()
+        #expect(node.decide(Fx.leader(now: Fx.now - 300, local: Fx.crashedPrimary())).withoutCampaign == [.startPrimary])
+        #expect(node.decide(Fx.leader(lease: false, local: Fx.starting(asPrimary: true)))
+                == [.fence(reason: "leader without a valid lease")])
+    }
+
+    @Test func leaderWithoutLeaseFencesAPrimaryBeingStartedWhateverItsControlData() {
+        // The executor knows what it started; pg_control may still say the standby it was.
+        var node = HANode()
+        #expect(node.decide(Fx.leader(lease: false, local: Fx.starting(asPrimary: true, .shutDownInRecovery))).withoutCampaign
+                == [.fence(reason: "leader without a valid lease")])
+    }
+
+    @Test(arguments: [Fx.runningReplica(following: nil), Fx.stoppedStandby(), Fx.crashedPrimary(), Fx.emptyDir,
+                      Fx.starting(asPrimary: false), Fx.starting(asPrimary: false, .inProduction),
+                      Fx.unanswering(), Fx.down(.inProduction, process: .stopped).withStartedAsPrimary(true)])
     func leaderWithoutLeaseWaitsOtherwise(local: LocalPostgres) {
         var node = HANode()
         let actions = node.decide(Fx.leader(lease: false, local: local))
@@ -375,8 +393,12 @@ import Testing
         Fx.leader(now: now, cluster: cluster, local: local)
     }
 
+    /// "in crash recovery" is written only by a primary's crash recovery (a standby recovers
+    /// "in archive recovery"): such data last ran as a primary too.
     @Test(arguments: [Fx.crashedPrimary(timeline: 2), Fx.stoppedFormerPrimary(timeline: 2),
-                      Fx.down(.shuttingDown, timeline: 2), Fx.down(.inProduction, timeline: 3)])
+                      Fx.down(.shuttingDown, timeline: 2), Fx.down(.inProduction, timeline: 3),
+                      Fx.down(.inCrashRecovery, timeline: 2, process: .crashed(at: Fx.t(Fx.now - 10))),
+                      Fx.down(.inCrashRecovery, timeline: 2)])
     func leaderRestartsItsPrimaryInPlace(local: LocalPostgres) {
         var node = HANode()
         #expect(node.decide(Self.input(local)) == [Campaign.notStandby, .startPrimary])
@@ -384,8 +406,25 @@ import Testing
 
     @Test func startingPrimaryWaits() {
         var node = HANode()
-        let local = Fx.down(.inProduction, timeline: 2, process: .starting(since: Fx.t(Fx.now - 100)))
-        #expect(node.decide(Self.input(local)) == [Campaign.notStandby, .wait(reason: "starting Postgres as primary")])
+        #expect(node.decide(Self.input(Fx.starting(asPrimary: true, timeline: 2)))
+                == [Campaign.notStandby, .wait(reason: "starting Postgres as primary")])
+    }
+
+    @Test func inCrashRecoveryDataWithoutHistoryIsRestartedInPlace() {
+        var node = HANode()
+        let local = Fx.down(.inCrashRecovery, process: .crashed(at: Fx.t(Fx.now - 10)))
+        #expect(node.decide(Fx.leader(local: local)) == [Campaign.notStandby, .startPrimary])
+    }
+
+    @Test(arguments: [ControlData.ClusterState.inProduction, .inArchiveRecovery, .shutDownInRecovery])
+    func runningButUnansweringPostgresWaits(state: ControlData.ClusterState) {
+        // Neither a running primary nor a running standby: it is not started a second time.
+        var node = HANode()
+        #expect(node.decide(Self.input(Fx.unanswering(state, timeline: 2)))
+                == [Campaign.notStandby, .wait(reason: "Postgres runs but does not answer queries yet")])
+        var other = HANode()
+        #expect(other.decide(Self.input(Fx.unanswering(state, timeline: 2, startedAsPrimary: true))).withoutCampaign
+                == [.wait(reason: "Postgres runs but does not answer queries yet")])
     }
 
     @Test func failedStartIsRetriedAfterBackoff() {
@@ -401,7 +440,7 @@ import Testing
         var node = HANode()
         let t0 = Fx.now
         #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0)).withoutCampaign == [.startPrimary])
-        let starting = Fx.down(.inProduction, timeline: 2, process: .starting(since: Fx.t(t0 + 10)))
+        let starting = Fx.starting(asPrimary: true, timeline: 2, since: t0 + 10)
         #expect(node.decide(Self.input(starting, now: t0 + 1_000)) == [.wait(reason: "starting Postgres as primary")])
         #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0 + Self.timeout - 1)) == [.startPrimary])
         let handOver = HAAction.transferLeadership(to: "c", raftID: 3,
@@ -415,7 +454,7 @@ import Testing
 
     @Test func timeoutAppliesWhileStartingToo() {
         var node = HANode()
-        let starting = Fx.down(.inProduction, timeline: 2, process: .starting(since: Fx.t(Fx.now)))
+        let starting = Fx.starting(asPrimary: true, timeline: 2, since: Fx.now)
         _ = node.decide(Self.input(starting, now: Fx.now))
         #expect(node.decide(Self.input(starting, now: Fx.now + Self.timeout)).first?.isTransfer == true)
     }
@@ -441,13 +480,72 @@ import Testing
                 == [.transferLeadership(to: "b", raftID: 2, reason: "Postgres did not come up as primary within primary_start_timeout")])
     }
 
-    @Test func timeoutWithoutAReplicaWaits() {
+    /// With nobody to hand over to, the leader keeps restarting its primary in place: each
+    /// primary_start_timeout starts a new period (no permanent wait).
+    @Test func timeoutWithoutAReplicaRestartsInPlace() {
         var node = HANode()
         var cluster = Self.cluster
         cluster.members = Fx.members(Fx.primary("a"), Fx.member("b", state: .crashed))
         _ = node.decide(Self.input(Fx.crashedPrimary(timeline: 2), cluster: cluster))
         #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: Fx.now + Self.timeout, cluster: cluster))
-                == [.wait(reason: "Postgres did not come up within primary_start_timeout and no replica can take over")])
+                == [.startPrimary])
+        #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: Fx.now + Self.timeout + 3_600_000, cluster: cluster))
+                == [.startPrimary])
+    }
+
+    @Test func timeoutWithoutAReplicaWhileStartingKeepsWaitingForTheStart() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.members = Fx.members(Fx.primary("a"))
+        let starting = Fx.starting(asPrimary: true, timeline: 2, since: Fx.now)
+        _ = node.decide(Self.input(starting, cluster: cluster))
+        #expect(node.decide(Self.input(starting, now: Fx.now + Self.timeout, cluster: cluster))
+                == [.wait(reason: "starting Postgres as primary")])
+    }
+
+    @Test func timeoutWithoutAReplicaStillBacksOffAfterAFailedStart() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.members = Fx.members(Fx.primary("a"))
+        _ = node.decide(Self.input(Fx.crashedPrimary(timeline: 2), cluster: cluster))
+        node.record(.startFailed(at: Fx.t(Fx.now + Self.timeout - 1), reason: "x"))
+        #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: Fx.now + Self.timeout, cluster: cluster))
+                == [.wait(reason: "Postgres failed to start; retrying soon")])
+    }
+
+    @Test func afterARestartedPeriodAReplicaThatAppearedIsHandedOverAtItsEnd() {
+        var node = HANode()
+        var lonely = Self.cluster
+        lonely.members = Fx.members(Fx.primary("a"))
+        let t0 = Fx.now
+        _ = node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0, cluster: lonely))
+        // first timeout: nobody to hand over to, a new period begins
+        #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0 + Self.timeout, cluster: lonely)) == [.startPrimary])
+        // "b" and "c" came back during the new period: it goes on restarting in place until it ends
+        #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0 + 2 * Self.timeout - 1)) == [.startPrimary])
+        #expect(node.decide(Self.input(Fx.crashedPrimary(timeline: 2), now: t0 + 2 * Self.timeout))
+                == [.transferLeadership(to: "c", raftID: 3, reason: "Postgres did not come up as primary within primary_start_timeout")])
+    }
+
+    @Test func termChangeRestartsThePrimaryStartClock() {
+        var node = HANode()
+        let t0 = Fx.now
+        #expect(node.decide(Fx.leader(now: t0, term: 7, cluster: Self.cluster, local: Fx.crashedPrimary(timeline: 2))).withoutCampaign
+                == [.startPrimary])
+        // Re-elected in term 8 (no follower decision in between): the term-7 clock is forgotten.
+        #expect(node.decide(Fx.leader(now: t0 + Self.timeout, term: 8, cluster: Self.cluster, local: Fx.crashedPrimary(timeline: 2)))
+                == [.startPrimary])
+        #expect(node.decide(Fx.leader(now: t0 + 2 * Self.timeout - 1, term: 8, cluster: Self.cluster,
+                                      local: Fx.crashedPrimary(timeline: 2))) == [.startPrimary])
+        #expect(node.decide(Fx.leader(now: t0 + 2 * Self.timeout, term: 8, cluster: Self.cluster,
+                                      local: Fx.crashedPrimary(timeline: 2))).first?.isTransfer == true)
+    }
+
+    @Test func sameTermKeepsThePrimaryStartClock() {
+        var node = HANode()
+        _ = node.decide(Fx.leader(now: Fx.now, term: 7, cluster: Self.cluster, local: Fx.crashedPrimary(timeline: 2)))
+        #expect(node.decide(Fx.leader(now: Fx.now + Self.timeout, term: 7, cluster: Self.cluster,
+                                      local: Fx.crashedPrimary(timeline: 2))).first?.isTransfer == true)
     }
 
     @Test func theStartClockResetsWhenThePrimaryComesUp() {
@@ -475,6 +573,27 @@ import Testing
                 == [.wait(reason: "handing leadership to c")])
     }
 
+    /// pg_promote() does not update pg_control's "Latest checkpoint's TimeLineID" until the
+    /// checkpoint after promotion: a freshly promoted leader whose primary crashes in that window
+    /// has control timeline 2 while the history row it wrote itself says 3. That is its own
+    /// newest promotion, not divergence: it restarts in place.
+    @Test func freshlyPromotedPrimaryIsNotTakenForDiverged() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.primary("a", timeline: 3), Fx.member("b", timeline: 3)),
+                                 history: Fx.history(2, 3, newPrimary: "a"))
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.crashedPrimary(timeline: 2))) == [Campaign.notStandby, .startPrimary])
+    }
+
+    @Test func anEarlierOwnPromotionDoesNotExcuseDivergence() {
+        // "a" promoted timeline 2, "b" timeline 3: "a"'s timeline-2 data diverged.
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("b", timeline: 3), Fx.member("c", timeline: 3)),
+                                 history: [HistoryRow(timeline: 2, lsn: LSN(200), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "a"),
+                                           HistoryRow(timeline: 3, lsn: LSN(300), atUnixMs: 0, reason: "failover", oldPrimary: "a", newPrimary: "b")])
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.crashedPrimary(timeline: 2))).withoutCampaign
+                == [.transferLeadership(to: "b", raftID: 2, reason: "this node's data ends on timeline 2 but timeline 3 exists")])
+    }
+
     @Test func divergedDataWithoutACandidateWaits() {
         var node = HANode()
         var cluster = Self.cluster
@@ -488,7 +607,7 @@ import Testing
         var node = HANode()
         var cluster = Self.cluster
         cluster.history = Fx.history(3, newPrimary: "b")
-        let starting = Fx.down(.inProduction, timeline: 2, process: .starting(since: Fx.t(Fx.now)))
+        let starting = Fx.starting(asPrimary: true, timeline: 2, since: Fx.now)
         #expect(node.decide(Self.input(starting, cluster: cluster)).withoutCampaign.first?.isTransfer == true)
     }
 
@@ -508,7 +627,7 @@ import Testing
 
     @Test func leaderWithStandbyDataStartingWaits() {
         var node = HANode()
-        let starting = Fx.down(.shutDownInRecovery, timeline: 2, process: .starting(since: Fx.t(Fx.now)))
+        let starting = Fx.starting(asPrimary: false, timeline: 2, since: Fx.now)
         #expect(node.decide(Self.input(starting)) == [Campaign.notStandby, .wait(reason: "starting Postgres as a standby")])
     }
 
@@ -525,5 +644,62 @@ import Testing
         _ = node.decide(Self.input(Fx.stoppedStandby(timeline: 2)))
         #expect(node.decide(Self.input(Fx.runningReplica(following: nil, timeline: 2)))
                 == [Campaign.runningStandby, .gatherStatus(term: Fx.term)])
+    }
+}
+
+/// `handOver`: a leader that cannot run the primary itself (no data, a primary that did not come
+/// up, diverged data, a refused directory) hands Raft leadership to the best running standby by
+/// the periodic reports, and only to a Raft voter (leadership cannot go to anyone else).
+@Suite struct HANodeHandOverTests {
+    static let timeoutReason = "Postgres did not come up as primary within primary_start_timeout"
+    /// "x" and "y" report the most WAL but are not Raft voters.
+    static let cluster = Fx.cluster(members: Fx.members(Fx.primary("a"), Fx.member("b", lsn: 900), Fx.member("c", state: .stopped),
+                                                        Fx.member("x", lsn: 9_000), Fx.member("y", lsn: 8_000)),
+                                    config: Fx.config { $0.primaryStartTimeoutMs = 0 })
+
+    @Test func onlyAVoterIsHandedLeadership() {
+        var node = HANode()
+        #expect(node.decide(Fx.leader(cluster: Self.cluster, local: Fx.crashedPrimary())).withoutCampaign
+                == [.transferLeadership(to: "b", raftID: 2, reason: Self.timeoutReason)])
+        var empty = HANode()
+        #expect(empty.decide(Fx.leader(cluster: Self.cluster, local: Fx.emptyDir)).withoutCampaign
+                == [.transferLeadership(to: "b", raftID: 2, reason: "the leader has no data directory")])
+    }
+
+    @Test func nonVotersAloneAreNoCandidates() {
+        var cluster = Self.cluster
+        cluster.members["b"] = nil
+        var node = HANode()
+        // primary_start_timeout 0: a new period at once, and the restart in place
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.crashedPrimary())).withoutCampaign == [.startPrimary])
+        var empty = HANode()
+        #expect(empty.decide(Fx.leader(cluster: cluster, local: Fx.emptyDir)).withoutCampaign
+                == [.wait(reason: "leader without data, and no member to hand leadership to")])
+        var diverged = HANode()
+        cluster.history = Fx.history(2, newPrimary: "x")
+        #expect(diverged.decide(Fx.leader(cluster: cluster, local: Fx.crashedPrimary())).withoutCampaign
+                == [.wait(reason: "this node's data is behind timeline 2 and no member can take over")])
+    }
+
+    @Test func aVoterSetWithoutThisNodeStillRestricts() {
+        var node = HANode()
+        var input = Fx.leader(cluster: Self.cluster, local: Fx.crashedPrimary())
+        input.raft.voters = [1: "a", Fx.raftID("y"): "y"]
+        #expect(node.decide(input).withoutCampaign == [.transferLeadership(to: "y", raftID: Fx.raftID("y"), reason: Self.timeoutReason)])
+    }
+
+    @Test func withoutAVoterListEveryReportedMemberIsACandidate() {
+        var node = HANode()
+        var input = Fx.leader(cluster: Self.cluster, local: Fx.crashedPrimary())
+        input.raft.voters = [:]
+        #expect(node.decide(input).withoutCampaign == [.transferLeadership(to: "x", raftID: Fx.raftID("x"), reason: Self.timeoutReason)])
+    }
+
+    @Test func neverToItself() {
+        var node = HANode()
+        var cluster = Self.cluster
+        cluster.members = Fx.members(Fx.member("a", lsn: 99_999))
+        #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.emptyDir)).withoutCampaign
+                == [.wait(reason: "leader without data, and no member to hand leadership to")])
     }
 }

@@ -28,11 +28,42 @@ import Testing
         #expect(writerActions > 0)
     }
 
+    /// One writer: a Postgres that runs as a primary, or is being started as one, on a node that
+    /// is not the leader holding its lease is fenced in the same decision; and nothing else is
+    /// fenced except a postmaster on a refused data directory.
+    @Test(arguments: seeds)
+    func primariesWithoutTheLeaseAreFencedAndNothingElse(seed: UInt64) {
+        var gen = HAInputGenerator(seed: seed)
+        var node = HANode()
+        var fences = 0, startingPrimariesFenced = 0
+        for step in 0..<Self.steps {
+            let input = gen.next()
+            let actions = node.decide(input)
+            let context = Comment(rawValue: "seed \(seed) step \(step): \(actions) for \(input.local)")
+            let local = input.local
+            let writable = local.isRunningPrimary || local.isStartingPrimary
+            let fenced = actions.contains { $0.isFence }
+            if writable && !input.holdsLease {
+                #expect(fenced, context)
+                if fenced && local.isStartingPrimary { startingPrimariesFenced += 1 }
+            }
+            if fenced {
+                fences += 1
+                let refused = actions.contains { $0.isRefuse }
+                #expect(refused ? local.hasPostmaster : (writable && !input.holdsLease), context)
+            }
+            if let outcome = gen.outcome() { node.record(outcome) }
+        }
+        #expect(fences > 0)
+        #expect(startingPrimariesFenced > 0)
+    }
+
     @Test(arguments: seeds)
     func shapeOfEveryDecision(seed: UInt64) {
         var gen = HAInputGenerator(seed: seed)
         var node = HANode()
         var last: Bool?
+        var refusalsHandingOver = 0
         for step in 0..<Self.steps {
             let input = gen.next()
             let actions = node.decide(input)
@@ -51,21 +82,37 @@ import Testing
             #expect(node.mayCampaign == last, context)
             // Campaigning needs tags that allow promotion.
             if last == true { #expect(input.tags.mayBePromoted, context) }
-            // A refusal ends the decision and forbids campaigning.
+            // A refusal forbids campaigning and is the decision: [fence?, setMayCampaign(false)?,
+            // refuse, transferLeadership?], the transfer only on the leader.
             if let r = actions.firstIndex(where: { $0.isRefuse }) {
-                #expect(r == actions.count - 1, context)
                 #expect(node.mayCampaign == false, context)
+                #expect(actions.filter { $0.isRefuse }.count == 1, context)
+                let before = actions[..<r].filter { !$0.isSetMayCampaign }
+                let after = Array(actions[(r + 1)...])
+                #expect(before.allSatisfy { $0.isFence } && before.count <= 1, context)
+                #expect(after.isEmpty || (after.count == 1 && after[0].isTransfer && input.raft.isLeader), context)
+                if !after.isEmpty { refusalsHandingOver += 1 }
+            } else {
+                // Otherwise a decision never asks for two Postgres-changing steps at once.
+                let steps = actions.filter { !$0.isSetMayCampaign && $0.waitReason == nil }
+                #expect(steps.count <= 1, context)
             }
-            // A follower never hands over or gathers status; a leader never fences a standby.
+            // A follower never hands over or gathers status.
             if !input.raft.isLeader {
                 #expect(!actions.contains { $0.isTransfer }, context)
                 #expect(!actions.contains { if case .gatherStatus = $0 { return true }; return false }, context)
             }
-            // A decision never asks for two Postgres-changing steps at once (apart from fence + refuse).
-            let steps = actions.filter { !$0.isSetMayCampaign && $0.waitReason == nil && !$0.isRefuse }
-            #expect(steps.count <= 1, context)
+            for case .transferLeadership(let to, _, let reason) in actions {
+                // Never to itself; a hand-over by the periodic reports (not a failover by the
+                // status round) only to a Raft voter.
+                #expect(to != input.me, context)
+                if !reason.contains(" is the better primary (") {
+                    #expect(input.raft.voters.isEmpty || input.raft.voters.values.contains(to), context)
+                }
+            }
             if let outcome = gen.outcome() { node.record(outcome) }
         }
+        #expect(refusalsHandingOver > 0)
     }
 
     @Test(arguments: seeds.prefix(3))

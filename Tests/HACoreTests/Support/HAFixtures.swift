@@ -89,6 +89,22 @@ enum Fx {
         LocalPostgres(dataDirectory: .initialized(control(state, timeline: timeline, sysid: sysid)), process: process)
     }
 
+    /// A postmaster being started (not yet accepting connections), as a primary or as a standby.
+    static func starting(asPrimary: Bool, _ state: ControlData.ClusterState? = nil, timeline: UInt32 = 1,
+                         since: UInt64 = Fx.now - 100, sysid: UInt64 = Fx.sysid) -> LocalPostgres {
+        var local = down(state ?? (asPrimary ? .inProduction : .shutDownInRecovery), timeline: timeline,
+                         process: .starting(since: t(since)), sysid: sysid)
+        local.startedAsPrimary = asPrimary
+        return local
+    }
+
+    /// A postmaster that accepts connections but did not answer the status query (`running == nil`).
+    static func unanswering(_ state: ControlData.ClusterState = .inArchiveRecovery, timeline: UInt32 = 1,
+                            startedAsPrimary: Bool = false) -> LocalPostgres {
+        LocalPostgres(dataDirectory: .initialized(control(state, timeline: timeline)), process: .running, running: nil,
+                      startedAsPrimary: startedAsPrimary)
+    }
+
     static func stoppedStandby(timeline: UInt32 = 1) -> LocalPostgres { down(.shutDownInRecovery, timeline: timeline) }
     static func stoppedFormerPrimary(timeline: UInt32 = 1) -> LocalPostgres { down(.shutDown, timeline: timeline) }
     static func crashedPrimary(timeline: UInt32 = 1, at: UInt64 = Fx.now - 1_000) -> LocalPostgres {
@@ -145,4 +161,12 @@ extension HAAction {
 extension Array where Element == HAAction {
     /// The actions without the `setMayCampaign` bookkeeping.
     var withoutCampaign: [HAAction] { filter { !$0.isSetMayCampaign } }
+}
+
+extension LocalPostgres {
+    func withStartedAsPrimary(_ startedAsPrimary: Bool) -> LocalPostgres {
+        var copy = self
+        copy.startedAsPrimary = startedAsPrimary
+        return copy
+    }
 }
