@@ -3,8 +3,13 @@
 public struct ClusterView: Hashable, Sendable {
     /// `initialize`: the cluster's Postgres system identifier, nil before bootstrap.
     public var systemIdentifier: UInt64?
-    /// `members/<name>`: each member's last periodic report.
+    /// `members/<name>`: each member's last periodic report, if recent (see `staleMembers`).
     public var members: [String: MemberStatus]
+    /// Members whose last report is too old to trust (the agent is down or cut off): what they
+    /// last said, for display. Decisions never rely on these.
+    public var staleMembers: [String: MemberStatus] = [:]
+    /// The member that recorded `lastPrimaryLSN` (the primary at that time).
+    public var lastPrimary: String?
     /// `status`: the last primary WAL position the leader recorded.
     public var lastPrimaryLSN: LSN?
     /// `history`: one row per promotion, oldest first.

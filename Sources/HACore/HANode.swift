@@ -144,7 +144,7 @@ public struct HANode: Hashable, Sendable {
     private mutating func leaderActions(_ input: HAInput) -> [HAAction] {
         let local = input.local
         guard input.holdsLease else {
-            if local.isRunningPrimary || local.isStartingPrimary { return [.fence(reason: "leader without a valid lease")] }
+            if local.mayAcceptWrites { return [.fence(reason: "leader without a valid lease")] }
             return [.wait(reason: "leader, waiting for a quorum-renewed lease")]
         }
         guard input.cluster.systemIdentifier != nil else { return bootstrapActions(input) }
@@ -212,7 +212,7 @@ public struct HANode: Hashable, Sendable {
         guard let best = placement.best else {
             return [.wait(reason: "no member qualifies for promotion: " + placement.exclusionSummary)]
         }
-        let oldPrimary = input.cluster.history.last?.newPrimary
+        let oldPrimary = input.cluster.lastPrimary ?? input.cluster.history.last?.newPrimary
         if best.name == input.me {
             if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
             return [.promote(reason: "failover", oldPrimary: oldPrimary)]
@@ -262,7 +262,7 @@ public struct HANode: Hashable, Sendable {
 
     private mutating func followerActions(_ input: HAInput) -> [HAAction] {
         let local = input.local
-        if local.isRunningPrimary || local.isStartingPrimary { return [.fence(reason: "this node is not the Raft leader")] }
+        if local.mayAcceptWrites { return [.fence(reason: "this node is not the Raft leader")] }
         if case .starting = local.process { return [.wait(reason: "Postgres is starting")] }
         if local.process == .running && local.running == nil { return [.wait(reason: "Postgres runs but does not answer queries yet")] }
         guard input.cluster.systemIdentifier != nil else {
@@ -275,6 +275,7 @@ public struct HANode: Hashable, Sendable {
             // campaign. A former primary stays down unless its data is the newest timeline.
             if stopped, case .initialized(let c) = local.dataDirectory, !recentlyFailed(.start, input.now) {
                 let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
+                    || input.cluster.history.last?.newPrimary == input.me
                 if !c.lastRanAsPrimary || newest { return [.startReplica(following: nil)] }
             }
             return [.wait(reason: "no leader with a running Postgres is known")]

@@ -23,6 +23,16 @@ public struct LocalPostgres: Hashable, Sendable {
         return false
     }
 
+    /// Whether this Postgres might accept writes: a running primary, one starting as primary,
+    /// or a postmaster that does not answer but was started as (or last ran as) a primary.
+    public var mayAcceptWrites: Bool {
+        if isRunningPrimary || isStartingPrimary { return true }
+        guard process == .running, running == nil else { return false }
+        if startedAsPrimary { return true }
+        if case .initialized(let c) = dataDirectory, c.state == .inProduction { return true }
+        return false
+    }
+
     /// Not stopped and not crashed: a postmaster exists.
     public var hasPostmaster: Bool {
         switch process {

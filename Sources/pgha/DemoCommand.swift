@@ -259,7 +259,7 @@ final class DemoState: @unchecked Sendable {
         let file = File(cluster: cluster.cluster, directory: cluster.directory, demoPID: getpid(), running: running,
                         members: members, dsn: cluster.primaryDSN, dsnPreferStandby: cluster.standbyDSN)
         let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if let data = try? e.encode(file) { try? data.write(to: URL(fileURLWithPath: cluster.directory + "/demo.json"), options: .atomic) }
     }
 

@@ -41,7 +41,14 @@ import Testing
                 == [Campaign.unbootstrapped, .fence(reason: "this node is not the Raft leader")])
     }
 
-    @Test(arguments: [ControlData.ClusterState.inArchiveRecovery, .shutDownInRecovery, .inProduction])
+    @Test func runningButUnansweringFormerPrimaryIsFenced() {
+        // "in production" while running: it may be a primary taking writes.
+        var node = HANode()
+        #expect(node.decide(Fx.follower(local: Fx.unanswering(.inProduction))).withoutCampaign
+                == [.fence(reason: "this node is not the Raft leader")])
+    }
+
+    @Test(arguments: [ControlData.ClusterState.inArchiveRecovery, .shutDownInRecovery])
     func runningButUnansweringPostgresWaits(state: ControlData.ClusterState) {
         var node = HANode()
         let wait = HAAction.wait(reason: "Postgres runs but does not answer queries yet")

@@ -41,7 +41,7 @@ import Testing
             let actions = node.decide(input)
             let context = Comment(rawValue: "seed \(seed) step \(step): \(actions) for \(input.local)")
             let local = input.local
-            let writable = local.isRunningPrimary || local.isStartingPrimary
+            let writable = local.mayAcceptWrites
             let fenced = actions.contains { $0.isFence }
             if writable && !input.holdsLease {
                 #expect(fenced, context)

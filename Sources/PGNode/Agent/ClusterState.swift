@@ -5,9 +5,15 @@ import RaftCore
 /// Reads and writes the HA keys of the cluster store (`ClusterKey`) as the decision's types:
 /// `initialize` as decimal text, everything else as JSON with Patroni's field names.
 public enum ClusterState {
-    /// The cluster as `items` (every key of the store, from `list(prefix: "")`) shows it. Keys
-    /// that do not decode are skipped and named in `problems`.
-    public static func view(from items: [(key: String, value: VersionedValue)]) -> (view: ClusterView, problems: [String]) {
+    /// A member report older than this (wall clock) is stale: its agent is down or cut off.
+    public static let defaultStaleAfterMs: UInt64 = 5_000
+
+    /// The cluster as `items` (every key of the store, from `list(prefix: "")`) shows it at
+    /// `nowUnixMs`. Keys that do not decode are skipped and named in `problems`; member reports
+    /// older than `staleAfterMs` go to `staleMembers`.
+    public static func view(from items: [(key: String, value: VersionedValue)],
+                            nowUnixMs: UInt64 = UInt64(Date().timeIntervalSince1970 * 1000),
+                            staleAfterMs: UInt64 = defaultStaleAfterMs) -> (view: ClusterView, problems: [String]) {
         var view = ClusterView()
         var problems: [String] = []
         let decoder = JSONDecoder()
@@ -20,7 +26,9 @@ public enum ClusterState {
                     problems.append("\(key): not a system identifier")
                 }
             case .member(let name):
-                if let m = try? decoder.decode(MemberStatus.self, from: data) { view.members[name] = m } else {
+                if let m = try? decoder.decode(MemberStatus.self, from: data) {
+                    if nowUnixMs > m.reportedAtUnixMs &+ staleAfterMs { view.staleMembers[name] = m } else { view.members[name] = m }
+                } else {
                     problems.append("\(key): not a member status")
                 }
             case .history:
@@ -28,7 +36,10 @@ public enum ClusterState {
                     problems.append("\(key): not a history")
                 }
             case .status:
-                if let s = try? decoder.decode(PrimaryPosition.self, from: data) { view.lastPrimaryLSN = s.lsn } else {
+                if let s = try? decoder.decode(PrimaryPosition.self, from: data) {
+                    view.lastPrimaryLSN = s.lsn
+                    view.lastPrimary = s.member
+                } else {
                     problems.append("\(key): not a primary position")
                 }
             case .config:

@@ -72,6 +72,9 @@ extension PostgresController {
         let role = settings.replication
         guard role.user != settings.superuser.user else { return }
         let session = try localSession(statementTimeout: .seconds(10))
+        // No standby exists yet: a synchronous_standby_names from the user's parameters must not
+        // make this commit wait for one.
+        _ = try session.rows("set synchronous_commit = local")
         let exists = try session.rows("select 1 from pg_roles where rolname = \(try session.literal(role.user))")
         guard exists.isEmpty else { return }
         var sql = "create role \(try session.identifier(role.user)) login replication"

@@ -5,7 +5,7 @@ import Testing
 /// Each test asserts the expected behaviour inside `withKnownIssue`, so the suite passes while
 /// the bug is there and fails (known issue not recorded) once it is fixed: then drop the
 /// wrapper and move the test to its suite.
-@Suite struct HANodeSuspectedBugTests {
+@Suite struct HANodeFixedBugTests {
     /// One writer: "a leader without a valid lease, or a follower whose Postgres is a primary,
     /// fences it". A postmaster the executor started as a primary that accepts connections
     /// (`process == .running`) but did not answer the status query (`running == nil`: a slow
@@ -16,18 +16,14 @@ import Testing
         var node = HANode()
         let actions = node.decide(Fx.follower(local: Fx.unanswering(.inProduction, startedAsPrimary: true)))
         // actual: [setMayCampaign(false), wait("Postgres runs but does not answer queries yet")]
-        withKnownIssue("a running, unanswering postmaster started as primary is not fenced on a follower") {
-            #expect(actions == [Campaign.notStandby, .fence(reason: "this node is not the Raft leader")])
-        }
+        #expect(actions == [Campaign.notStandby, .fence(reason: "this node is not the Raft leader")])
     }
 
     @Test func unansweringPostmasterStartedAsPrimaryIsNotFencedWithoutALease() {
         var node = HANode()
         let actions = node.decide(Fx.leader(lease: false, local: Fx.unanswering(.inProduction, startedAsPrimary: true)))
         // actual: [setMayCampaign(false), wait("leader, waiting for a quorum-renewed lease")]
-        withKnownIssue("a running, unanswering postmaster started as primary is not fenced when the lease lapses") {
-            #expect(actions == [Campaign.notStandby, .fence(reason: "leader without a valid lease")])
-        }
+        #expect(actions == [Campaign.notStandby, .fence(reason: "leader without a valid lease")])
     }
 
     /// The cause fixed for the leader (pg_control's checkpoint timeline lags a promotion until
@@ -45,8 +41,6 @@ import Testing
                                  history: Fx.history(2, 3, newPrimary: "a"))
         let actions = node.decide(Fx.follower("a", leader: nil, cluster: cluster, local: Fx.crashedPrimary(timeline: 2)))
         // actual: [setMayCampaign(false), wait("no leader with a running Postgres is known")]
-        withKnownIssue("the follower's no-upstream rule takes its own newest promotion's lagging control timeline for an old one") {
-            #expect(actions == [Campaign.notStandby, .startReplica(following: nil)])
-        }
+        #expect(actions == [Campaign.notStandby, .startReplica(following: nil)])
     }
 }
