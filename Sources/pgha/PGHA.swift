@@ -11,6 +11,6 @@ struct PGHA: AsyncParsableCommand {
         simulator. The agent, REST API and `pgha demo` are being built; see README.md.
         """,
         version: "0.1.0-dev",
-        subcommands: [SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
+        subcommands: [SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self, GuardCommand.self]
     )
 }
