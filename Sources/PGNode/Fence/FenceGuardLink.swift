@@ -152,8 +152,9 @@ public final class FenceGuardLink: Sendable {
         }
     }
 
-    /// Closes the guard's stdin and waits up to 3 s for it to exit; no restarts afterwards.
-    /// A guard still armed fences its postmaster at once. Blocks: not for the lease timer.
+    /// Closes the guard's stdin and waits up to 3 s for it to exit; no restarts afterwards, and
+    /// later commands are ignored. A guard still armed fences its postmaster at once. Blocks:
+    /// not for the lease timer.
     public func stop() {
         let child: Child? = state.withLockedValue { s in
             s.stopped = true
@@ -181,6 +182,7 @@ public final class FenceGuardLink: Sendable {
     private func deliver(_ update: (inout State) -> FenceGuardCommand?) {
         var scheduled = false
         let outcome: WriteOutcome? = state.withLockedValue { s in
+            if s.stopped { return nil }
             guard let command = update(&s) else { return nil }
             let outcome = Self.write(command, in: &s)
             if case .guardGone = outcome { scheduled = scheduleRestart(&s) }

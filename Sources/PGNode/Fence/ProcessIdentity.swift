@@ -8,8 +8,8 @@ import Darwin
 /// `/proc/<pid>/stat`, `comm` and `cmdline` (Linux).
 ///
 /// Guarantees: `.matches` only for a live (not zombie) process whose `comm` is the expected name
-/// (or its first 15 bytes, the kernel's limit) or whose `argv[0]` has it as its last path
-/// component; a pid that is missing, a zombie, or unreadable is `.gone`; any other live process
+/// or whose `argv[0]` has it as its last path component (the kernel cuts `comm` to 15 bytes, so
+/// a longer name can match only through `argv[0]`); a pid that is missing, a zombie, or unreadable is `.gone`; any other live process
 /// is `.different`. Never traps on odd file contents. It cannot close the race between the check
 /// and a `kill()` that follows it; pids are reused only after the pid space wraps, so that window
 /// (microseconds) is accepted.
@@ -33,9 +33,7 @@ public enum ProcessIdentity: Hashable, Sendable {
             String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
         } ?? ""
         let program = argv0.split(separator: "/").last.map(String.init) ?? ""
-        let commLimit = 15
-        if !expected.isEmpty && (comm == expected || (expected.utf8.count > commLimit
-            && comm.utf8.count == commLimit && expected.utf8.starts(with: comm.utf8)) || program == expected) {
+        if !expected.isEmpty && (comm == expected || program == expected) {
             return .matches
         }
         return .different(comm.isEmpty ? program : comm)
