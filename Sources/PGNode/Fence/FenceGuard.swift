@@ -60,8 +60,11 @@ public struct FenceGuard: Sendable {
 
     /// A postmaster that was sent SIGQUIT and has not been seen gone yet.
     public struct Escalation: Hashable, Sendable {
+        /// The fenced postmaster.
         public var pid: Int32
+        /// When it was sent SIGQUIT.
         public var fencedAt: MonotonicInstant
+        /// When it gets SIGKILL if it is still there.
         public var killAt: MonotonicInstant
     }
 
@@ -70,11 +73,16 @@ public struct FenceGuard: Sendable {
     /// How often the caller checks whether fenced pids are gone, while any are.
     public let livenessPollInterval: Duration
 
+    /// Disarmed, or armed with a pid and deadline.
     public private(set) var phase: Phase = .disarmed
+    /// Fenced postmasters not yet seen gone, each with its SIGKILL time.
     public private(set) var escalations: [Escalation] = []
+    /// Whether the agent's end of the pipe has closed.
     public private(set) var inputEnded = false
+    /// Whether `.exit` was returned; every later step returns nothing.
     public private(set) var exited = false
 
+    /// A disarmed guard. `escalationGrace` is the time from SIGQUIT to SIGKILL.
     public init(escalationGrace: Duration = .seconds(1), livenessPollInterval: Duration = .milliseconds(20)) {
         self.escalationGrace = escalationGrace
         self.livenessPollInterval = livenessPollInterval

@@ -17,10 +17,12 @@ public struct FenceGuardLineBuffer: Sendable {
         case unterminated(length: Int)
     }
 
+    /// The longest line kept, in bytes, without its newline.
     public let maximumLength: Int
     private var pending: [UInt8] = []
     private var overflowLength: Int? = nil
 
+    /// An empty buffer; `maximumLength` is at least 1.
     public init(maximumLength: Int = FenceGuardCommand.maximumLineLength) {
         self.maximumLength = max(1, maximumLength)
     }

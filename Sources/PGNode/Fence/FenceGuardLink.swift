@@ -65,7 +65,9 @@ public final class FenceGuardLink: Sendable {
         case noGuard
     }
 
+    /// The binary started as the guard.
     public let executable: String
+    /// Its arguments.
     public let arguments: [String]
     /// The least time between two starts of the guard.
     let restartInterval: TimeAmount

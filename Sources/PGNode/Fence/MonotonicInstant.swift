@@ -16,6 +16,7 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
     /// Nanoseconds since the clock's (arbitrary) origin.
     public var nanoseconds: UInt64
 
+    /// The instant `nanoseconds` after the clock's origin.
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 
     /// The current instant on `CLOCK_MONOTONIC`.
@@ -37,6 +38,7 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
         #endif
     }
 
+    /// Earlier than.
     public static func < (a: MonotonicInstant, b: MonotonicInstant) -> Bool { a.nanoseconds < b.nanoseconds }
 
     /// `self` moved by `duration` (either sign), saturating at the ends of the clock.
@@ -55,6 +57,7 @@ public struct MonotonicInstant: Comparable, Hashable, Sendable, CustomStringConv
         return .nanoseconds(-Int64(clamping: earlier.nanoseconds - nanoseconds))
     }
 
+    /// The nanoseconds, with the unit.
     public var description: String { "\(nanoseconds)ns" }
 }
 

@@ -59,11 +59,13 @@ public final class Watchdog: Sendable {
         var status: Status = .off
     }
 
+    /// The configuration it follows.
     public let settings: WatchdogSettings
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let logLimiter = LogRateLimiter(interval: .seconds(5))
 
+    /// An inactive watchdog; nothing is opened before `activate`.
     public init(settings: WatchdogSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger

@@ -19,6 +19,7 @@ public struct WatchdogSettings: Hashable, Sendable {
         case required
     }
 
+    /// Whether the device is used (see `Mode`).
     public var mode: Mode
     /// The watchdog device (`/dev/watchdog`, or `/dev/watchdogN` for a particular one).
     public var device: String
@@ -26,6 +27,7 @@ public struct WatchdogSettings: Hashable, Sendable {
     /// (Patroni's `safety_margin`): room for a late keepalive and for the reset itself.
     public var safetyMarginSeconds: Int
 
+    /// Settings as given, unvalidated (for code; configuration goes through the throwing init).
     public init(mode: Mode = .off, device: String = "/dev/watchdog", safetyMarginSeconds: Int = 5) {
         self.mode = mode
         self.device = device
