@@ -74,12 +74,25 @@ struct GuardLoop {
             now = MonotonicInstant.now()
             if n > 0 {
                 for piece in lines.append(buffer.prefix(n)) {
-                    if let status = perform(state.step(input(for: piece), at: now)) { return status }
+                    let input = input(for: piece)
+                    if let status = perform(state.step(input, at: now)) { return status }
+                    if case .command(.arm(let pid, _)) = input { checkArmed(pid) }
                 }
             } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                 if n < 0 { log("reading stdin failed (\(String(cString: strerror(errno)))); treating it as closed") }
                 if let status = endOfInput(at: now) { return status }
             }
+        }
+    }
+
+    /// Warns at once when the agent arms for a pid the guard would not signal.
+    private func checkArmed(_ pid: Int32) {
+        guard case .armed(pid, _) = state.phase else { return }
+        switch ProcessIdentity.of(pid: pid, expected: expectCommand) {
+        case .matches: break
+        case .gone: log("warning: armed for \(pid), which does not exist: it cannot be fenced")
+        case .different(let name):
+            log("warning: armed for \(pid), which runs '\(name)', not '\(expectCommand)': it will not be signalled")
         }
     }
 

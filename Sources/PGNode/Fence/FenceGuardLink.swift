@@ -56,6 +56,8 @@ public final class FenceGuardLink: Sendable {
         var restartScheduled = false
         var lastSpawn: NIODeadline?
         var generation = 0
+        /// A guard that exited before it was installed (it died right after spawning).
+        var exitedBeforeInstall: Int?
     }
 
     private enum WriteOutcome {
@@ -115,8 +117,9 @@ public final class FenceGuardLink: Sendable {
             state.withLockedValue { $0.started = false }
             throw error
         }
-        install(child)
-        logger.info("fence guard started", metadata: ["pid": "\(child.process.processIdentifier)"])
+        if install(child) {
+            logger.info("fence guard started", metadata: ["pid": "\(child.process.processIdentifier)"])
+        }
     }
 
     /// Tells the guard to fence `pid` when `deadline` passes unrenewed.
@@ -171,6 +174,15 @@ public final class FenceGuardLink: Sendable {
             logger.warning("fence guard did not exit within 3 s of stop; leaving it to finish",
                            metadata: ["pid": "\(child.process.processIdentifier)"])
         }
+    }
+
+    /// The path of the running executable (`/proc/self/exe` resolved), to pass as `executable`
+    /// so that the agent starts its own binary as the guard; nil if it cannot be read.
+    public static func ownExecutable() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The running guard's pid, if one runs (for status and tests).
@@ -266,11 +278,18 @@ public final class FenceGuardLink: Sendable {
         return Child(process: process, pipe: pipe, writeFD: writeFD, generation: generation)
     }
 
-    /// Makes `child` the running guard and sends it the current state.
-    private func install(_ child: Child) {
+    /// Makes `child` the running guard and sends it the current state. Returns false if the link
+    /// was stopped meanwhile (the child's stdin is then closed, so it exits at once) or the child
+    /// already died.
+    @discardableResult
+    private func install(_ child: Child) -> Bool {
         var scheduled = false
         let (outcome, stopped, desired): (WriteOutcome?, Bool, Desired) = state.withLockedValue { s in
             if s.stopped { return (nil, true, s.desired) }
+            if s.exitedBeforeInstall == child.generation {
+                scheduled = scheduleRestart(&s)
+                return (.guardGone(pid: child.process.processIdentifier, error: "it exited right after starting"), false, s.desired)
+            }
             s.child = child
             s.inSync = false
             let command: FenceGuardCommand
@@ -286,19 +305,24 @@ public final class FenceGuardLink: Sendable {
         }
         if stopped {
             try? child.pipe.fileHandleForWriting.close()
-            return
+            return false
         }
         if case .armed(let pid, _) = desired, case .written = outcome {
             logger.notice("fence guard armed for the current postmaster on start",
                           metadata: ["guard": "\(child.process.processIdentifier)", "postmaster": "\(pid)"])
         }
         report(outcome, restartScheduled: scheduled)
+        if case .guardGone = outcome { return false }
+        return true
     }
 
     private func guardExited(generation: Int, pid: Int32, status: Int32, signalled: Bool) {
         var scheduled = false
         let (current, stopped): (Bool, Bool) = state.withLockedValue { s in
-            guard let child = s.child, child.generation == generation else { return (false, s.stopped) }
+            guard let child = s.child, child.generation == generation else {
+                if generation == s.generation { s.exitedBeforeInstall = generation }
+                return (generation == s.generation, s.stopped)
+            }
             try? child.pipe.fileHandleForWriting.close()
             s.child = nil
             s.inSync = false
@@ -336,12 +360,12 @@ public final class FenceGuardLink: Sendable {
         guard let generation else { return }
         do {
             let child = try spawn(generation: generation)
-            logger.error("fence guard restarted", metadata: ["pid": "\(child.process.processIdentifier)"])
-            install(child)
+            if install(child) {
+                logger.error("fence guard restarted", metadata: ["pid": "\(child.process.processIdentifier)"])
+            }
         } catch {
             logger.error("fence guard could not be restarted: \(error); retrying")
-            let scheduled = state.withLockedValue { scheduleRestart(&$0) }
-            _ = scheduled
+            _ = state.withLockedValue { scheduleRestart(&$0) }
         }
     }
 }

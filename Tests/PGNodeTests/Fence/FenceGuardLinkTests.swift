@@ -10,11 +10,9 @@ import Testing
 /// `FenceGuardLink` driving the real `pgha guard`.
 @Suite(.serialized, .enabled(if: pghaBinary != nil, "the pgha binary is not built (run `swift build` first)"))
 struct FenceGuardLinkTests {
-    func makeLink(_ log: GuardLogFile) -> FenceGuardLink {
-        var logger = Logger(label: "test.fence-guard-link")
-        logger.logLevel = .info
+    func makeLink(_ log: GuardLogFile, logs: CapturedLogs = CapturedLogs()) -> FenceGuardLink {
         let handle = log.handle()
-        return FenceGuardLink(executable: pghaBinary!, arguments: ["guard", "--expect-command", "sleep"], logger: logger,
+        return FenceGuardLink(executable: pghaBinary!, arguments: ["guard", "--expect-command", "sleep"], logger: logs.logger(),
                               restartInterval: .milliseconds(200), standardError: { handle })
     }
 
@@ -118,6 +116,31 @@ struct FenceGuardLinkTests {
         let watch = await Watch.pid(sleeper.processIdentifier, until: target.advanced(by: .seconds(2)))
         let late = try #require(watch.goneMilliseconds(after: target), "the restarted guard did not fence; log:\n\(log.text)")
         #expect((0...200).contains(late))
+    }
+
+    @Test func aGuardThatKeepsDyingIsRestartedAtMostOncePerInterval() async throws {
+        let logs = CapturedLogs()
+        let link = FenceGuardLink(executable: "/bin/false", arguments: [], logger: logs.logger(),
+                                  restartInterval: .milliseconds(200), standardError: nil)
+        try link.start()
+        let end = ContinuousClock.now + .seconds(1)
+        while ContinuousClock.now < end {
+            link.renew(deadline: .now() + .seconds(1))  // unarmed: warns, rate-limited
+            link.arm(pid: 999_999, deadline: .now() + .seconds(1))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        link.stop()
+        try await Task.sleep(for: .milliseconds(100))  // a restart already spawning when stop() ran finishes its log line
+        let restarts = logs.lines.filter { $0.message == "fence guard restarted" }.count
+        #expect((2...6).contains(restarts), "\(restarts) restarts in 1 s with a 200 ms interval")
+        #expect(logs.lines.contains { $0.level == .error && $0.message.contains("fence guard") })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(logs.lines.filter { $0.message == "fence guard restarted" }.count == restarts, "restarted after stop")
+    }
+
+    @Test func ownExecutableIsThisProcessesBinary() throws {
+        let path = try #require(FenceGuardLink.ownExecutable())
+        #expect(path.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: path))
     }
 
     @Test func aMissingExecutableFailsToStartWithAClearError() {

@@ -96,6 +96,7 @@ struct FenceGuardProcessTests {
         let log = guardProcess.log.text
         #expect(log.contains("not signalling \(stranger.processIdentifier)") && log.contains("'cat'"), "log:\n\(log)")
         #expect(!log.contains("sent SIG"))
+        #expect(log.contains("warning: armed for \(stranger.processIdentifier), which runs 'cat'"), "no warning at arm time")
         try? catInput.fileHandleForWriting.close()
     }
 
