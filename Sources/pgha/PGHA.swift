@@ -11,6 +11,7 @@ struct PGHA: AsyncParsableCommand {
         runs the agent of one host. See README.md.
         """,
         version: "0.1.0-dev",
-        subcommands: [DemoCommand.self, RunCommand.self, SimCommand.self, StoreCommand.self, BenchCommand.self, StorageTortureCommand.self]
+        subcommands: [DemoCommand.self, RunCommand.self, SimCommand.self, StoreCommand.self, BenchCommand.self,
+                      StorageTortureCommand.self, GuardCommand.self]
     )
 }
