@@ -29,9 +29,12 @@ public final class AgentNode: Sendable {
     private let threadPool: NIOThreadPool
     private let fenceLoop: MultiThreadedEventLoopGroup
     private let loopTask: NIOLockedValueBox<Task<Void, Never>?>
+    private let guardLink: FenceGuardLink?
 
     private init(config: AgentConfig, agent: Agent, store: StoreNode, postgres: PostgresController, fence: LeaseFence,
-                 client: StoreClient, threadPool: NIOThreadPool, fenceLoop: MultiThreadedEventLoopGroup) {
+                 client: StoreClient, threadPool: NIOThreadPool, fenceLoop: MultiThreadedEventLoopGroup,
+                 guardLink: FenceGuardLink?) {
+        self.guardLink = guardLink
         self.config = config
         self.agent = agent
         self.store = store
@@ -45,8 +48,10 @@ public final class AgentNode: Sendable {
 
     /// Starts every part and the HA loop. `binDirectory` is where the Postgres binaries are
     /// (see `PostgresBinaries.locate`).
+    /// `guardExecutable` is the `pgha` binary that runs the fence guard (`pgha guard`); nil
+    /// runs without one (tests of other parts only: a frozen agent is then not fenced).
     public static func start(_ config: AgentConfig, binDirectory: String, rejoin: Bool, logger: Logger,
-                             hooks: FenceHooks = FenceHooks()) async throws -> AgentNode {
+                             guardExecutable: String? = FenceGuardLink.ownExecutable()) async throws -> AgentNode {
         let threadPool = NIOThreadPool(numberOfThreads: postgresThreads)
         threadPool.start()
         let agentSlot = NIOLockedValueBox<Agent?>(nil)
@@ -78,6 +83,25 @@ public final class AgentNode: Sendable {
         clientConfig.attemptTimeout = .seconds(2)
         clientConfig.requestTimeout = .seconds(5)
         let client = StoreClient(config: clientConfig, group: MultiThreadedEventLoopGroup.singleton, logger: quiet)
+        let guardLink = guardExecutable.map { FenceGuardLink(executable: $0, logger: logger) }
+        try guardLink?.start()
+        let watchdog = Watchdog(settings: config.watchdog, logger: logger)
+        let watchdogTimeout = config.watchdog.timeoutSeconds(
+            minimumElectionTimeout: .milliseconds(config.store.tickMilliseconds * config.store.electionTicks))
+        let hooks = FenceHooks(
+            arm: { pid, deadline in
+                do { try watchdog.activate(timeoutSeconds: watchdogTimeout) } catch { return false }
+                if let pid { guardLink?.arm(pid: pid, deadline: deadline) }
+                return true
+            },
+            renew: { deadline in
+                guardLink?.renew(deadline: deadline)
+                watchdog.keepalive()
+            },
+            disarm: {
+                guardLink?.disarm()
+                watchdog.disable()
+            })
         let fenceLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let runtime = store.runtime
         let fence = LeaseFence(loop: fenceLoop.next(), lease: { runtime.leaderLeaseFuture() },
@@ -88,7 +112,7 @@ public final class AgentNode: Sendable {
         agentSlot.withLockedValue { $0 = agent }
         fence.start()
         let node = AgentNode(config: config, agent: agent, store: store, postgres: postgres, fence: fence, client: client,
-                             threadPool: threadPool, fenceLoop: fenceLoop)
+                             threadPool: threadPool, fenceLoop: fenceLoop, guardLink: guardLink)
         node.loopTask.withLockedValue { $0 = Task { await agent.run() } }
         return node
     }
@@ -98,6 +122,8 @@ public final class AgentNode: Sendable {
         await agent.stop()
         await loopTask.withLockedValue { $0 }?.value
         await fence.stop()
+        guardLink?.disarm()
+        guardLink?.stop()
         await client.close()
         await store.shutdown()
         try? await threadPool.shutdownGracefully()

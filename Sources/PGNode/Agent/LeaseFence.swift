@@ -6,14 +6,15 @@ import RaftCore
 /// What the fence tells the out-of-process guards (the fence guard process, the watchdog
 /// device) while it is armed. Each hook must return at once: they run on the fence's timer.
 public struct FenceHooks: Sendable {
-    /// Armed for the postmaster `pid` (nil: not known yet) until `deadline`.
-    public var arm: @Sendable (_ pid: Int32?, _ deadline: NIODeadline) -> Void
+    /// Armed for the postmaster `pid` (nil: not known yet) until `deadline`. Returning false
+    /// refuses the arming (a required watchdog is not usable): Postgres must not be primary.
+    public var arm: @Sendable (_ pid: Int32?, _ deadline: NIODeadline) -> Bool
     /// The lease was renewed until `deadline`.
     public var renew: @Sendable (_ deadline: NIODeadline) -> Void
     /// Postgres no longer runs as primary (stopped or fenced).
     public var disarm: @Sendable () -> Void
 
-    public init(arm: @escaping @Sendable (Int32?, NIODeadline) -> Void = { _, _ in },
+    public init(arm: @escaping @Sendable (Int32?, NIODeadline) -> Bool = { _, _ in true },
                 renew: @escaping @Sendable (NIODeadline) -> Void = { _ in },
                 disarm: @escaping @Sendable () -> Void = {}) {
         self.arm = arm
@@ -111,10 +112,15 @@ public final class LeaseFence: Sendable {
             if s.known.map({ $0.term != current.term || $0.deadline < current.deadline }) ?? true { s.known = current }
             guard let known = s.known, known.term == current.term, known.isValid() else { return false }
             let newlyArmed = s.armedTerm != known.term || s.pid != pid
+            if newlyArmed {
+                guard self.hooks.arm(pid, known.deadline) else {
+                    self.logger.error("lease fence refused to arm: a guard is not usable")
+                    return false
+                }
+            }
             s.armedTerm = known.term
             s.pid = pid
             if newlyArmed {
-                self.hooks.arm(pid, known.deadline)
                 self.logger.info("lease fence armed", metadata: ["raft.term": "\(known.term.rawValue)",
                                                                  "postgres.pid": "\(pid.map { "\($0)" } ?? "-")"])
             }

@@ -40,7 +40,7 @@ public struct AgentConfig: Sendable {
     public var memberNames: [NodeID: String]
     public var postgres: PostgresSection
     public var tags: Tags
-    public var watchdog: WatchdogSection
+    public var watchdog: WatchdogSettings
     public var ha: HATimings
 
     /// The agent's top-level keys, beside the store's.
@@ -114,7 +114,7 @@ public struct AgentConfig: Sendable {
         if let store { names[store.node] = name }
         let postgres = PostgresSection.parse(root["postgresql"], member: name, isRoot: isRoot, readFile: readFile, &r)
         let tags = parseTags(root["tags"], &r)
-        let watchdog = WatchdogSection.parse(root["watchdog"], &r)
+        let watchdog = WatchdogSettings.parse(root["watchdog"], &r)
         let ha = HATimings.parse(root["ha"], &r)
         guard r.problems.isEmpty, let store, let postgres else {
             throw ConfigErrors(problems: r.problems.isEmpty ? [ConfigError(key: "(document)", problem: "is incomplete")] : r.problems)
@@ -305,33 +305,30 @@ public struct PostgresSection: Sendable, Hashable {
     }
 }
 
-/// The `watchdog:` section (Patroni's names).
-public struct WatchdogSection: Sendable, Hashable {
-    public enum Mode: String, Sendable, Hashable { case off, automatic, required }
-    public var mode: Mode = .off
-    public var device: String = "/dev/watchdog"
-    public var safetyMarginSeconds: Int = 5
-
-    static func parse(_ value: Any?, _ r: inout SectionReader) -> WatchdogSection {
-        var w = WatchdogSection()
-        guard let value else { return w }
+extension WatchdogSettings {
+    /// The `watchdog:` section (Patroni's names: mode, device, safety_margin).
+    static func parse(_ value: Any?, _ r: inout SectionReader) -> WatchdogSettings {
+        guard let value else { return WatchdogSettings() }
         guard let m = value as? [String: Any] else {
             r.fail("watchdog", "must be a mapping")
-            return w
+            return WatchdogSettings()
         }
-        for (k, v) in m.sorted(by: { $0.key < $1.key }) {
-            switch k {
-            case "mode":
-                // YAML reads a bare `off` as false.
-                if let b = v as? Bool, !b { w.mode = .off } else if let s = v as? String, let mode = Mode(rawValue: s) { w.mode = mode } else {
-                    r.fail("watchdog.mode", "must be off, automatic or required")
-                }
-            case "device": w.device = r.path(v, "watchdog.device", required: true) ?? w.device
-            case "safety_margin": w.safetyMarginSeconds = r.int(v, "watchdog.safety_margin", in: 0...3_600) ?? 5
-            default: r.fail("watchdog.\(k)", "is not a known setting (known: device, mode, safety_margin)")
-            }
+        for k in m.keys.sorted() where !["mode", "device", "safety_margin"].contains(k) {
+            r.fail("watchdog.\(k)", "is not a known setting (known: device, mode, safety_margin)")
         }
-        return w
+        // YAML 1.1 reads a bare `off` as false.
+        let mode = m["mode"].map { v -> String in (v as? Bool).map { $0 ? "on" : "off" } ?? SectionReader.scalarText(v) ?? "\(v)" }
+        var margin: Int?
+        if let v = m["safety_margin"] { margin = r.int(v, "watchdog.safety_margin", in: 0...3_600) }
+        do {
+            return try WatchdogSettings(mode: mode, device: m["device"].map { SectionReader.scalarText($0) ?? "\($0)" },
+                                        safetyMarginSeconds: margin)
+        } catch {
+            let text = error.description
+            let colon = text.firstIndex(of: ":") ?? text.startIndex
+            r.fail(String(text[..<colon]), String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+            return WatchdogSettings()
+        }
     }
 }
 
