@@ -55,6 +55,10 @@ struct PostgresConfiguration {
             ("max_replication_slots", "10"),
             ("wal_keep_size", "128MB"),
             ("hot_standby_feedback", "on"),
+            // A standby whose upstream is not ready (not promoted yet, its slot not created yet)
+            // retries after this long; Postgres' default of 5 s would hold a repointed standby
+            // off the new primary for seconds after a failover.
+            ("wal_retrieve_retry_interval", "500ms"),
             ("primary_conninfo", upstream.map(primaryConninfo) ?? ""),
             ("primary_slot_name", upstream == nil ? "" : PostgresController.slotName(for: s.memberName)),
         ]

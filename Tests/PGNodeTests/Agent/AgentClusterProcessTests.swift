@@ -73,8 +73,9 @@ struct AgentClusterProcessTests {
         // Force a divergence: run the old primary's data alone and write to it.
         let port = fx.cluster.ports[old - 1].postgres + 50
         let data = fx.cluster.postgresDataDirectory(old)
-        let started = try fx.runPostgresTool("pg_ctl", ["-D", data, "-w", "-t", "60", "-l", data + "/../diverge.log",
-                                                        "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c synchronous_standby_names=''", "start"])
+        let started = try fx.runPostgresTool("pg_ctl", ["-D", data, "-w", "-t", "60", "-l", "/tmp/pgha-diverge-\(getpid()).log",
+                                                        "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c synchronous_standby_names=''", "start"],
+                                           captureOutput: false)
         #expect(started.status == 0, "could not start the old primary alone: \(started.output)")
         let local = "host=127.0.0.1 port=\(port) user=postgres password=\(fx.cluster.superuserPassword) dbname=postgres connect_timeout=2"
         _ = try await AgentClusterFixture.onThread {

@@ -127,7 +127,9 @@ final class AgentClusterFixture: @unchecked Sendable {
     }
 
     /// Runs a Postgres tool as the OS user that owns the data (postgres when root).
-    func runPostgresTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Its output is captured unless `captureOutput` is false (`pg_ctl start`: the server it
+    /// starts would hold the pipe open).
+    func runPostgresTool(_ tool: String, _ arguments: [String], captureOutput: Bool = true) throws -> (status: Int32, output: String) {
         let bin = try PostgresBinaries.locate(configured: nil)
         let p = Process()
         if geteuid() == 0 {
@@ -136,6 +138,13 @@ final class AgentClusterFixture: @unchecked Sendable {
         } else {
             p.executableURL = URL(fileURLWithPath: bin + "/" + tool)
             p.arguments = arguments
+        }
+        guard captureOutput else {
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            return (p.terminationStatus, "")
         }
         let out = Pipe()
         p.standardOutput = out
