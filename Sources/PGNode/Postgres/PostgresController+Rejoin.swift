@@ -45,7 +45,7 @@ extension PostgresController {
                                       user: user, extraEnvironment: ["PGPASSFILE": settings.passfile],
                                       timeout: settings.transferTimeout).run()
         guard output.status == 0 else {
-            throw PostgresError(.toolFailed, what: "pg_rewind from \(source.member) (\(source.host):\(source.port)) failed (status \(output.status))",
+            throw PostgresError(.toolFailed, what: "pg_rewind from \(source) failed (status \(output.status))",
                                 location: settings.dataDirectory, detail: output.tail,
                                 remedy: "if the source is reachable and its superuser may log in over TCP, the histories cannot be rewound: rebuild this member from \(source.member) (pg_basebackup)")
         }
@@ -61,13 +61,13 @@ extension PostgresController {
     /// older timeline than its WAL, run `CHECKPOINT` there first (as Patroni does after a
     /// promotion). Blocking.
     private func checkpointAfterPromotion(_ source: PostgresUpstream, conninfo: String) throws {
-        let session = try PostgresSession(conninfo: conninfo, location: "\(source.member) (\(source.host):\(source.port))")
+        let session = try PostgresSession(conninfo: conninfo, location: "\(source)")
         let rows = try session.rows("""
             select (select timeline_id from pg_control_checkpoint()),
               case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end
             """)
         guard let row = rows.first, let checkpoint = row[0].flatMap({ UInt32($0) }),
-              let walFile = row[1], let current = UInt32(walFile.prefix(8), radix: 16), checkpoint < current else { return }
+              let walFile = row[1], let current = Self.timeline(ofWALFile: walFile), checkpoint < current else { return }
         logger.info("checkpoint on the rewind source after its promotion", metadata: [
             "postgres.source": "\(source.member)", "postgres.checkpoint_timeline": "\(checkpoint)", "postgres.timeline": "\(current)",
         ])
@@ -112,7 +112,7 @@ extension PostgresController {
                 user: user, extraEnvironment: ["PGPASSFILE": settings.passfile, "PGAPPNAME": "pgha-basebackup-\(settings.memberName)"],
                 timeout: settings.transferTimeout).run()
             guard output.status == 0 else {
-                throw PostgresError(.toolFailed, what: "pg_basebackup from \(source.member) (\(source.host):\(source.port)) failed (status \(output.status))",
+                throw PostgresError(.toolFailed, what: "pg_basebackup from \(source) failed (status \(output.status))",
                                     location: data, detail: output.tail,
                                     remedy: "check that \(source.member) runs, that the replication role may connect (pg_hba, password) and that there is room on disk; the old directory was kept")
             }
