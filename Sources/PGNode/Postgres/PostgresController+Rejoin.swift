@@ -33,7 +33,7 @@ extension PostgresController {
     private func rewindBlocking(from source: PostgresUpstream) throws -> RewindResult {
         try checkSettings()
         let user = try PostgresOSUser.resolve(settings.runAs)
-        try user.writeFile(settings.passfile, PostgresConfiguration(settings: settings).pgpass(), mode: 0o600)
+        try writePassfile(user: user)
         let server = PostgresConfiguration.conninfo([
             ("host", source.host), ("port", "\(source.port)"), ("user", settings.superuser.user),
             ("dbname", "postgres"), ("passfile", settings.passfile), ("connect_timeout", "5"),
@@ -92,8 +92,7 @@ extension PostgresController {
         try checkSettings()
         let user = try PostgresOSUser.resolve(settings.runAs)
         let data = settings.dataDirectory
-        try user.createDirectory(settings.socketDirectory, mode: 0o700)
-        try user.writeFile(settings.passfile, PostgresConfiguration(settings: settings).pgpass(), mode: 0o600)
+        try writePassfile(user: user)
         let setAside = try setAsideDataDirectory()
         func restore() {
             try? FileManager.default.removeItem(atPath: data)
