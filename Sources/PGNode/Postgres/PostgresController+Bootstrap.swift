@@ -20,8 +20,9 @@ extension PostgresController {
         try await start(.primary)
         guard await waitUntilReady(timeout: Self.bootstrapReadyTimeout) else {
             await stop(.immediate, timeout: .seconds(5))
+            let log = (try? await onPool { self.logTail() }) ?? ""
             throw PostgresError(.startFailed, what: "the new cluster did not accept connections", location: settings.dataDirectory,
-                                detail: logTail(), remedy: "see the Postgres log \(settings.logFile); remove the data directory before bootstrapping again")
+                                detail: log, remedy: "see the Postgres log \(settings.logFile); remove the data directory before bootstrapping again")
         }
         try await onPool { try self.createReplicationRole() }
         let rows = try await query("select system_identifier from pg_control_system()")

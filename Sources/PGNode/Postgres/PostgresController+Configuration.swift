@@ -13,8 +13,7 @@ extension PostgresController {
         try checkSettings()
         let data = settings.dataDirectory
         let configuration = PostgresConfiguration(settings: settings)
-        try user.createDirectory(settings.socketDirectory, mode: 0o700)
-        try user.writeFile(settings.passfile, configuration.pgpass(), mode: 0o600)
+        try writePassfile(user: user)
         try adoptInitdbConfiguration(user: user)
         try user.writeFile(data + "/" + PostgresConfiguration.mainFile,
                            configuration.postgresqlConf(standbyOf: standby ? upstream : nil), mode: 0o600)
@@ -29,6 +28,13 @@ extension PostgresController {
         logger.debug("postgres configuration written", metadata: [
             "postgres.standby": "\(standby)", "postgres.following": "\(upstream?.member ?? "-")",
         ])
+    }
+
+    /// Creates the socket directory (0700) if missing and writes the pgpass file into it, for
+    /// `primary_conninfo`, pg_basebackup and pg_rewind. Blocking.
+    func writePassfile(user: PostgresOSUser) throws {
+        try user.createDirectory(settings.socketDirectory, mode: 0o700)
+        try user.writeFile(settings.passfile, PostgresConfiguration(settings: settings).pgpass(), mode: 0o600)
     }
 
     /// Moves initdb's `postgresql.conf` to `postgresql.base.conf` unless that exists. A

@@ -82,7 +82,7 @@ extension PostgresController {
         }
         let inRecovery = row[0] == "t"
         let timeline: UInt32
-        if !inRecovery, let walFile = row[2], let tli = UInt32(walFile.prefix(8), radix: 16) {
+        if !inRecovery, let walFile = row[2], let tli = Self.timeline(ofWALFile: walFile) {
             timeline = tli
         } else {
             timeline = row[5].flatMap { UInt32($0) } ?? row[7].flatMap { UInt32($0) } ?? 0

@@ -18,7 +18,9 @@ extension PostgresController {
     /// run as `runAs`; since Postgres 13 pg_rewind first runs crash recovery on a target that
     /// was not shut down cleanly. pg_rewind copies the source's configuration files, so pgha
     /// then renders its own for a standby of `source` (with `standby.signal`); the caller
-    /// starts it. Returns `.notNeeded` when pg_rewind reported "no rewind required".
+    /// starts it. Returns `.notNeeded` when pg_rewind reported "no rewind required". Before
+    /// pg_rewind runs, a source promoted so recently that its pg_control still names the old
+    /// timeline gets a `CHECKPOINT` (see `checkpointAfterPromotion`).
     /// Requires Postgres stopped.
     public func rewind(from source: PostgresUpstream) async throws -> RewindResult {
         try await withStoppedPostgres("pg_rewind from \(source.member)") {
@@ -31,23 +33,45 @@ extension PostgresController {
     private func rewindBlocking(from source: PostgresUpstream) throws -> RewindResult {
         try checkSettings()
         let user = try PostgresOSUser.resolve(settings.runAs)
-        try user.writeFile(settings.passfile, PostgresConfiguration(settings: settings).pgpass(), mode: 0o600)
+        try writePassfile(user: user)
         let server = PostgresConfiguration.conninfo([
             ("host", source.host), ("port", "\(source.port)"), ("user", settings.superuser.user),
             ("dbname", "postgres"), ("passfile", settings.passfile), ("connect_timeout", "5"),
             ("application_name", "pgha-rewind-\(settings.memberName)"),
         ])
+        try checkpointAfterPromotion(source, conninfo: server)
         let output = try PostgresTool(executable: settings.binary("pg_rewind"),
                                       arguments: ["--target-pgdata=" + settings.dataDirectory, "--source-server=" + server],
                                       user: user, extraEnvironment: ["PGPASSFILE": settings.passfile],
                                       timeout: settings.transferTimeout).run()
         guard output.status == 0 else {
-            throw PostgresError(.toolFailed, what: "pg_rewind from \(source.member) (\(source.host):\(source.port)) failed (status \(output.status))",
+            throw PostgresError(.toolFailed, what: "pg_rewind from \(source) failed (status \(output.status))",
                                 location: settings.dataDirectory, detail: output.tail,
                                 remedy: "if the source is reachable and its superuser may log in over TCP, the histories cannot be rewound: rebuild this member from \(source.member) (pg_basebackup)")
         }
+        logger.debug("pg_rewind output", metadata: ["postgres.output": "\(output.tail)"])
         try writeConfiguration(standby: true, upstream: source, user: user)
         return (output.stderr + output.stdout).contains(Self.noRewindRequired) ? .notNeeded : .rewound
+    }
+
+    /// pg_rewind compares the timeline in the source's pg_control, which a promotion updates
+    /// only at its next checkpoint (Postgres requests one, it may not have run yet). Until then
+    /// pg_rewind sees "the same timeline", reports "no rewind required" and leaves a diverged
+    /// directory as it is. So: when the source is a primary whose last checkpoint lies on an
+    /// older timeline than its WAL, run `CHECKPOINT` there first (as Patroni does after a
+    /// promotion). Blocking.
+    private func checkpointAfterPromotion(_ source: PostgresUpstream, conninfo: String) throws {
+        let session = try PostgresSession(conninfo: conninfo, location: "\(source)")
+        let rows = try session.rows("""
+            select (select timeline_id from pg_control_checkpoint()),
+              case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end
+            """)
+        guard let row = rows.first, let checkpoint = row[0].flatMap({ UInt32($0) }),
+              let walFile = row[1], let current = Self.timeline(ofWALFile: walFile), checkpoint < current else { return }
+        logger.info("checkpoint on the rewind source after its promotion", metadata: [
+            "postgres.source": "\(source.member)", "postgres.checkpoint_timeline": "\(checkpoint)", "postgres.timeline": "\(current)",
+        ])
+        _ = try session.rows("checkpoint")
     }
 
     /// Replaces the stopped data directory with a fresh copy of `source`: an existing,
@@ -68,8 +92,7 @@ extension PostgresController {
         try checkSettings()
         let user = try PostgresOSUser.resolve(settings.runAs)
         let data = settings.dataDirectory
-        try user.createDirectory(settings.socketDirectory, mode: 0o700)
-        try user.writeFile(settings.passfile, PostgresConfiguration(settings: settings).pgpass(), mode: 0o600)
+        try writePassfile(user: user)
         let setAside = try setAsideDataDirectory()
         func restore() {
             try? FileManager.default.removeItem(atPath: data)
@@ -88,7 +111,7 @@ extension PostgresController {
                 user: user, extraEnvironment: ["PGPASSFILE": settings.passfile, "PGAPPNAME": "pgha-basebackup-\(settings.memberName)"],
                 timeout: settings.transferTimeout).run()
             guard output.status == 0 else {
-                throw PostgresError(.toolFailed, what: "pg_basebackup from \(source.member) (\(source.host):\(source.port)) failed (status \(output.status))",
+                throw PostgresError(.toolFailed, what: "pg_basebackup from \(source) failed (status \(output.status))",
                                     location: data, detail: output.tail,
                                     remedy: "check that \(source.member) runs, that the replication role may connect (pg_hba, password) and that there is room on disk; the old directory was kept")
             }

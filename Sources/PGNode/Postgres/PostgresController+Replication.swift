@@ -17,7 +17,7 @@ extension PostgresController {
                                     detail: self.logTail(), remedy: "see the Postgres log; it may still finish (observe() tells), or stop and retry")
             }
             let rows = try session.rows("select pg_walfile_name(pg_current_wal_lsn()), pg_current_wal_lsn()::text")
-            guard let walFile = rows.first?[0], let tli = UInt32(walFile.prefix(8), radix: 16),
+            guard let walFile = rows.first?[0], let tli = Self.timeline(ofWALFile: walFile),
                   let text = rows.first?[1], let lsn = LSN(parsing: text) else {
                 throw PostgresError(.queryFailed, what: "reading the timeline after the promotion failed", location: session.location,
                                     detail: "\(rows)", remedy: "a bug in pgha; report it")
@@ -53,7 +53,7 @@ extension PostgresController {
             _ = try session.rows("select pg_reload_conf()")
         }
         logger.info("postgres follows a new upstream", metadata: [
-            "postgres.upstream": "\(upstream.member)", "postgres.upstream.address": "\(upstream.host):\(upstream.port)",
+            "postgres.upstream": "\(upstream)",
         ])
     }
 

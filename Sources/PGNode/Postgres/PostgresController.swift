@@ -123,7 +123,7 @@ public final class PostgresController: Sendable {
             return s.fenceWhileSpawning
         }
         PostmasterReaper.watch(pid) { exit in self.childExited(pid, exit) }
-        logger.info("postmaster spawned", metadata: ["postgres.pid": "\(pid)", "postgres.mode": "\(mode)"])
+        logger.info("postmaster spawned", metadata: ["postgres.pid": "\(pid)", "postgres.mode": "\(mode.description)"])
         if fenced {
             throw PostgresError(.fenced, what: "starting Postgres was cancelled by a fence", location: settings.dataDirectory,
                                 detail: "fenceNow() arrived while the postmaster (pid \(pid)) was being spawned; it was sent SIGQUIT",
@@ -294,7 +294,7 @@ public final class PostgresController: Sendable {
         do {
             return try await threadPool.runIfActive(body)
         } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw PostgresError(.fileSystem, what: "the Postgres controller's thread pool is not running",
+            throw PostgresError(.controllerStopped, what: "the Postgres controller's thread pool is not running",
                                 location: settings.dataDirectory, remedy: "start the NIOThreadPool before using the controller (a bug in the agent)")
         }
     }
@@ -308,7 +308,12 @@ public final class PostgresController: Sendable {
         }
     }
 
-    /// The last lines of the Postgres log file, for errors.
+    /// The timeline of a WAL file name (its first 8 hex digits, as `pg_walfile_name` prints it).
+    static func timeline(ofWALFile name: String) -> UInt32? {
+        name.utf8.count == 24 ? UInt32(name.prefix(8), radix: 16) : nil
+    }
+
+    /// The last lines of the Postgres log file, for errors. Blocking (a small read).
     func logTail() -> String {
         guard let handle = FileHandle(forReadingAtPath: settings.logFile) else { return "(no log at \(settings.logFile))" }
         defer { try? handle.close() }

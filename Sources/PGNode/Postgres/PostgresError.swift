@@ -25,6 +25,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable, Hashable 
         case fenced
         /// Creating, moving or writing a file or directory failed, or the OS user is unknown.
         case fileSystem
+        /// The thread pool given to the controller is not running (shut down, or never started).
+        case controllerStopped
     }
 
     public var kind: Kind

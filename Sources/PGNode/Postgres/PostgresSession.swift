@@ -52,20 +52,16 @@ final class PostgresSession {
     }
 
     /// `text` as an SQL string literal (libpq's escaping for this connection).
-    func literal(_ text: String) throws -> String {
-        guard let escaped = PQescapeLiteral(connection, text, text.utf8.count) else {
-            throw PostgresError(.queryFailed, what: "escaping a literal failed", location: location,
-                                detail: Self.trimmed(PQerrorMessage(connection)), remedy: "the value is not valid in the server's encoding")
-        }
-        defer { PQfreemem(escaped) }
-        return String(cString: escaped)
-    }
+    func literal(_ text: String) throws -> String { try escape(text, as: "a literal", with: PQescapeLiteral) }
 
     /// `name` as an SQL identifier (double-quoted as needed).
-    func identifier(_ name: String) throws -> String {
-        guard let escaped = PQescapeIdentifier(connection, name, name.utf8.count) else {
-            throw PostgresError(.queryFailed, what: "escaping an identifier failed", location: location,
-                                detail: Self.trimmed(PQerrorMessage(connection)), remedy: "the name is not valid in the server's encoding")
+    func identifier(_ name: String) throws -> String { try escape(name, as: "an identifier", with: PQescapeIdentifier) }
+
+    private func escape(_ text: String, as kind: String,
+                        with function: (OpaquePointer?, UnsafePointer<CChar>?, Int) -> UnsafeMutablePointer<CChar>?) throws -> String {
+        guard let escaped = function(connection, text, text.utf8.count) else {
+            throw PostgresError(.queryFailed, what: "escaping \(kind) failed", location: location,
+                                detail: Self.trimmed(PQerrorMessage(connection)), remedy: "the value is not valid in the server's encoding")
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)

@@ -1,6 +1,6 @@
 /// A member whose Postgres another one replicates from (or rewinds or rebuilds from), with the
 /// address its Postgres accepts TCP connections on.
-public struct PostgresUpstream: Sendable, Hashable {
+public struct PostgresUpstream: Sendable, Hashable, CustomStringConvertible {
     /// The member's name (what `RunningPostgres.following` reports).
     public var member: String
     public var host: String
@@ -11,4 +11,7 @@ public struct PostgresUpstream: Sendable, Hashable {
         self.host = host
         self.port = port
     }
+
+    /// "db2 (10.0.0.2:5432)".
+    public var description: String { "\(member) (\(host):\(port))" }
 }
