@@ -88,17 +88,24 @@ public final class AgentNode: Sendable {
         let watchdog = Watchdog(settings: config.watchdog, logger: logger)
         let watchdogTimeout = config.watchdog.timeoutSeconds(
             minimumElectionTimeout: .milliseconds(config.store.tickMilliseconds * config.store.electionTicks))
+        // The guard watches a postmaster by pid, so it is armed once the pid is known (the
+        // lease fence covers the moments before); renewals before that are not sent.
+        let guardArmed = NIOLockedValueBox(false)
         let hooks = FenceHooks(
             arm: { pid, deadline in
                 do { try watchdog.activate(timeoutSeconds: watchdogTimeout) } catch { return false }
-                if let pid { guardLink?.arm(pid: pid, deadline: deadline) }
+                if let pid, let guardLink {
+                    guardLink.arm(pid: pid, deadline: deadline)
+                    guardArmed.withLockedValue { $0 = true }
+                }
                 return true
             },
             renew: { deadline in
-                guardLink?.renew(deadline: deadline)
+                if guardArmed.withLockedValue({ $0 }) { guardLink?.renew(deadline: deadline) }
                 watchdog.keepalive()
             },
             disarm: {
+                guardArmed.withLockedValue { $0 = false }
                 guardLink?.disarm()
                 watchdog.disable()
             })
