@@ -105,6 +105,8 @@ public struct AgentConfig: Sendable {
             if let s = n as? String, isMemberName(s) {
                 if let peerName, peerName != "node\(store?.node.rawValue ?? 0)", peerName != s {
                     r.fail("name", "is '\(s)' but this node's peer entry names it '\(peerName)'")
+                } else if let store, s != peerName, let other = names.first(where: { $0.key != store.node && $0.value == s }) {
+                    r.fail("name", "is '\(s)', the name of peer \(other.key.rawValue): member names must be unique")
                 }
                 name = s
             } else {
@@ -133,13 +135,19 @@ public struct AgentConfig: Sendable {
             let variable = "PGHA_" + path.joined(separator: "_").uppercased()
             guard let value = environment[variable] else { continue }
             set(&root, path[...], value)
+            // A password from the environment replaces the file's password_file, and the other
+            // way round (both from the environment still conflict).
+            guard let last = path.last, last.hasPrefix("password") else { continue }
+            let sibling = path.dropLast() + [last == "password" ? "password_file" : "password"]
+            if environment["PGHA_" + sibling.joined(separator: "_").uppercased()] == nil { set(&root, sibling[...], nil) }
         }
     }
 
-    private static func set(_ map: inout [String: Any], _ path: ArraySlice<String>, _ value: String) {
+    /// Sets (or, with nil, removes) the value at `path`.
+    private static func set(_ map: inout [String: Any], _ path: ArraySlice<String>, _ value: String?) {
         guard let key = path.first else { return }
         if path.count == 1 {
-            map[key] = value
+            map[key] = value.map { $0 as Any }
             return
         }
         var inner = map[key] as? [String: Any] ?? [:]
