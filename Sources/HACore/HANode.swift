@@ -24,6 +24,11 @@
 public struct HANode: Hashable, Sendable {
     /// Failed actions are retried after this long.
     public static let retryAfterMs: UInt64 = 5_000
+    /// A former primary that knows of no leader waits this long before it starts in recovery
+    /// on its own: a node that just restarted into a live cluster hears from the leader within
+    /// an election timeout, and must be rewound from it rather than started (its copy of the
+    /// store may not show the promotions it missed).
+    public static let leaderlessStartDelayMs: UInt64 = 3_000
     /// A status round older than this is gathered again.
     public static let statusRoundMaxAgeMs: UInt64 = 5_000
 
@@ -40,6 +45,8 @@ public struct HANode: Hashable, Sendable {
     /// The last failure of each kind of action.
     private var failures: [FailureKind: Instant] = [:]
     private var rewindFailed = false
+    /// Since when no leader is known (nil: one is known).
+    private var leaderlessSince: Instant?
 
     enum FailureKind: Hashable, Sendable { case rewind, rebuild, start, promote, bootstrap }
 
@@ -58,6 +65,7 @@ public struct HANode: Hashable, Sendable {
             primaryStartBegan = nil
         }
         if !input.local.isRunningPrimary { slotsSyncedFor = nil }
+        if input.raft.leader == nil { leaderlessSince = leaderlessSince ?? input.now } else { leaderlessSince = nil }
         var actions: [HAAction] = []
         if let refusal = refusal(input) {
             if input.local.hasPostmaster {
@@ -276,7 +284,8 @@ public struct HANode: Hashable, Sendable {
             if stopped, case .initialized(let c) = local.dataDirectory, !recentlyFailed(.start, input.now) {
                 let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
                     || input.cluster.history.last?.newPrimary == input.me
-                if !c.lastRanAsPrimary || newest { return [.startReplica(following: nil)] }
+                let waited = leaderlessSince.map { input.now.milliseconds(since: $0) >= Self.leaderlessStartDelayMs } ?? false
+                if !c.lastRanAsPrimary || (newest && waited) { return [.startReplica(following: nil)] }
             }
             return [.wait(reason: "no leader with a running Postgres is known")]
         }

@@ -69,14 +69,30 @@ import Testing
     @Test func withoutALeaderAFormerPrimaryOnTheNewestTimelineStartsInRecovery() {
         var node = HANode()
         let cluster = Fx.cluster(history: Fx.history(2, 3))
+        // First it waits for a leader to appear (a restart into a live cluster hears from one).
         #expect(node.decide(Fx.follower(leader: nil, cluster: cluster, local: Fx.stoppedFormerPrimary(timeline: 3)))
-                == [Campaign.notStandby, .startReplica(following: nil)])
+                == [Campaign.notStandby, .wait(reason: "no leader with a running Postgres is known")])
+        #expect(node.decide(Fx.follower(leader: nil, now: Fx.now + HANode.leaderlessStartDelayMs, cluster: cluster,
+                                        local: Fx.stoppedFormerPrimary(timeline: 3)))
+                == [.startReplica(following: nil)])
+    }
+
+    @Test func aFormerPrimaryThatHearsOfALeaderInTimeIsNotStartedAlone() {
+        var node = HANode()
+        let cluster = Fx.cluster(history: Fx.history(2, 3))
+        _ = node.decide(Fx.follower(leader: nil, cluster: cluster, local: Fx.stoppedFormerPrimary(timeline: 3)))
+        _ = node.decide(Fx.follower(leader: "a", now: Fx.now + 1_000, cluster: cluster, local: Fx.stoppedFormerPrimary(timeline: 3)))
+        // The leader went away again: the wait starts over.
+        #expect(node.decide(Fx.follower(leader: nil, now: Fx.now + HANode.leaderlessStartDelayMs, cluster: cluster,
+                                        local: Fx.stoppedFormerPrimary(timeline: 3))).withoutCampaign
+                == [.wait(reason: "no leader with a running Postgres is known")])
     }
 
     @Test func withoutALeaderOrHistoryAFormerPrimaryStartsInRecovery() {
         var node = HANode()
-        #expect(node.decide(Fx.follower(leader: nil, local: Fx.crashedPrimary(timeline: 1)))
-                == [Campaign.notStandby, .startReplica(following: nil)])
+        _ = node.decide(Fx.follower(leader: nil, local: Fx.crashedPrimary(timeline: 1)))
+        #expect(node.decide(Fx.follower(leader: nil, now: Fx.now + HANode.leaderlessStartDelayMs, local: Fx.crashedPrimary(timeline: 1)))
+                == [.startReplica(following: nil)])
     }
 
     @Test func withoutALeaderAFormerPrimaryBehindTheNewestTimelineStaysDown() {

@@ -95,7 +95,9 @@ extension Agent {
             guard let up = upstream(of: source, in: input.cluster) else { return false }
             activity = .rewinding
             defer { activity = nil }
-            await postgres.stop(.immediate, timeout: .seconds(5))
+            // A clean stop: pg_rewind needs a cleanly shut down target (a standby interrupted by
+            // an immediate stop cannot be crash-recovered in single-user mode).
+            await postgres.stop(.fast, timeout: .seconds(60))
             logger.notice("rewinding the former primary's data directory with pg_rewind", metadata: ["source": "\(source)"])
             do {
                 let result = try await postgres.rewind(from: up)

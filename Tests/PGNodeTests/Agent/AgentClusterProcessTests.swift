@@ -72,17 +72,14 @@ struct AgentClusterProcessTests {
 
         // Force a divergence: run the old primary's data alone and write to it.
         let port = fx.cluster.ports[old - 1].postgres + 50
-        let data = fx.cluster.postgresDataDirectory(old)
-        let started = try fx.runPostgresTool("pg_ctl", ["-D", data, "-w", "-t", "60", "-l", "/tmp/pgha-diverge-\(getpid()).log",
-                                                        "-o", "-p \(port) -c listen_addresses=127.0.0.1 -c synchronous_standby_names=''", "start"],
-                                           captureOutput: false)
-        #expect(started.status == 0, "could not start the old primary alone: \(started.output)")
+        let alone = try await fx.startStandalone(old, port: port)
         let local = "host=127.0.0.1 port=\(port) user=postgres password=\(fx.cluster.superuserPassword) dbname=postgres connect_timeout=2"
         _ = try await AgentClusterFixture.onThread {
             try PostgresSession(conninfo: local, location: "old primary").rows("INSERT INTO greeting VALUES ('diverged')")
         }
-        let stoppedAlone = try fx.runPostgresTool("pg_ctl", ["-D", data, "-w", "-m", "fast", "stop"])
-        #expect(stoppedAlone.status == 0, "\(stoppedAlone.output)")
+        kill(alone.processIdentifier, SIGINT)
+        let down = await eventually(.seconds(30)) { alone.isRunning ? nil : true }
+        #expect(down == true, "the standalone old primary did not stop")
 
         try fx.cluster.start(old)
         let rejoined = await eventually(.seconds(90)) { () -> Bool? in

@@ -126,33 +126,33 @@ final class AgentClusterFixture: @unchecked Sendable {
         }.joined(separator: "\n")
     }
 
-    /// Runs a Postgres tool as the OS user that owns the data (postgres when root).
-    /// Its output is captured unless `captureOutput` is false (`pg_ctl start`: the server it
-    /// starts would hold the pipe open).
-    func runPostgresTool(_ tool: String, _ arguments: [String], captureOutput: Bool = true) throws -> (status: Int32, output: String) {
+    /// Starts member `i`'s data directory as a standalone server on `port` (not under its
+    /// agent), as the OS user that owns the data; returns the process once it accepts
+    /// connections. Stop it with SIGINT.
+    func startStandalone(_ i: Int, port: Int) async throws -> Process {
         let bin = try PostgresBinaries.locate(configured: nil)
+        let server = [bin + "/postgres", "-D", cluster.postgresDataDirectory(i), "-p", "\(port)",
+                      "-c", "listen_addresses=127.0.0.1", "-c", "synchronous_standby_names="]
         let p = Process()
         if geteuid() == 0 {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid", "postgres", "--regid", "postgres", "--init-groups", "--", bin + "/" + tool] + arguments
+            p.arguments = ["--reuid", "postgres", "--regid", "postgres", "--init-groups", "--"] + server
         } else {
-            p.executableURL = URL(fileURLWithPath: bin + "/" + tool)
-            p.arguments = arguments
+            p.executableURL = URL(fileURLWithPath: server[0])
+            p.arguments = Array(server.dropFirst())
         }
-        guard captureOutput else {
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            return (p.terminationStatus, "")
-        }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let info = "host=127.0.0.1 port=\(port) user=postgres password=\(cluster.superuserPassword) dbname=postgres connect_timeout=1"
+        let up = await eventually(.seconds(60)) { () -> Bool? in
+            (try? await Self.onThread { try PostgresSession(conninfo: info, location: "standalone").rows("select 1") }) != nil ? true : nil
+        }
+        guard up == true else {
+            p.terminate()
+            throw StartRefused(reason: "the standalone server on port \(port) did not come up")
+        }
+        return p
     }
 }
 
