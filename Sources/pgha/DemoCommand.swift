@@ -135,6 +135,9 @@ struct DemoCommand: AsyncParsableCommand {
                     say("\(name): \(describe(before)) → \(describe(m))")
                 }
             }
+            for name in view.staleMembers.keys.sorted() where last[name] != nil {
+                say("\(name): \(describe(last[name])) → no report for \(ClusterState.defaultStaleAfterMs / 1000) s (agent down or cut off)")
+            }
             last = view.members
         }
     }
@@ -167,12 +170,16 @@ struct DemoCommand: AsyncParsableCommand {
         var rows = [["member", "role", "state", "timeline", "lag", "postgres", "agent pid"]]
         for i in 1...cluster.size {
             let name = cluster.name(i)
-            let m = view.members[name]
+            guard let m = view.members[name] else {
+                rows.append([name, "?", view.staleMembers[name] != nil ? "no recent report" : "?", "", "",
+                             "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.pid(i).map { "\($0)" } ?? "-"])
+                continue
+            }
             var lag = ""
-            if let m, m.role == .replica, let p = primaryLSN, let r = m.lsn { lag = "\(p.bytes(after: r)) B" }
-            var state = m?.state.rawValue ?? "?"
-            if let m, m.role == .replica, m.state == .running { state = m.streaming ? "streaming" : "running" }
-            rows.append([name, m?.role.rawValue ?? "?", state, m?.timeline.map { "\($0)" } ?? "", lag,
+            if m.role == .replica, let p = primaryLSN, let r = m.lsn { lag = "\(p.bytes(after: r)) B" }
+            var state = m.state.rawValue
+            if m.role == .replica, m.state == .running { state = m.streaming ? "streaming" : "running" }
+            rows.append([name, m.role.rawValue, state, m.timeline.map { "\($0)" } ?? "", lag,
                          "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.pid(i).map { "\($0)" } ?? "-"])
         }
         let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
