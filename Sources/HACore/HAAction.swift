@@ -47,7 +47,10 @@ public enum HAAction: Hashable, Sendable {
 
 /// What happened to an action the executor ran, fed back with `HANode.record(_:)`.
 public enum HAOutcome: Hashable, Sendable {
+    /// pg_rewind ran and failed: the histories cannot be rewound (rebuild next, if allowed).
     case rewindFailed(at: Instant, reason: String)
+    /// The rewind could not start (its source was unreachable): retried after a pause.
+    case rewindDeferred(at: Instant, reason: String)
     case rebuildFailed(at: Instant, reason: String)
     case startFailed(at: Instant, reason: String)
     case promoteFailed(at: Instant, reason: String)

@@ -96,6 +96,7 @@ public struct HANode: Hashable, Sendable {
         case .rewindFailed(let at, _):
             failures[.rewind] = at
             rewindFailed = true
+        case .rewindDeferred(let at, _): failures[.rewind] = at
         case .rebuildFailed(let at, _): failures[.rebuild] = at
         case .startFailed(let at, _): failures[.start] = at
         case .promoteFailed(let at, _): failures[.promote] = at
@@ -253,6 +254,22 @@ public struct HANode: Hashable, Sendable {
         return [.transferLeadership(to: best.name, raftID: best.raftID, reason: reason)]
     }
 
+    /// How a data directory that may have diverged from the primary is brought back: pg_rewind
+    /// (a no-op when it did not diverge), or a base backup when rewinding is off or failed and
+    /// `rebuild_on_rewind_failure` allows it.
+    private func repairActions(_ input: HAInput, leader: String) -> [HAAction] {
+        let config = input.cluster.config
+        if config.usePgRewind && !rewindFailed {
+            if recentlyFailed(.rewind, input.now) { return [.wait(reason: "pg_rewind could not run; retrying soon")] }
+            return [.rewind(from: leader)]
+        }
+        guard config.rebuildOnRewindFailure || !config.usePgRewind else {
+            return [.wait(reason: "pg_rewind failed and rebuild_on_rewind_failure is off; reinitialize this member")]
+        }
+        if recentlyFailed(.rebuild, input.now) { return [.wait(reason: "the base backup failed; retrying soon")] }
+        return [.rebuild(from: leader)]
+    }
+
     /// Whether a standby on `r.timeline` holds WAL beyond the fork point of the next timeline
     /// in the history (so it cannot follow the newer timeline without a rewind).
     private func diverged(_ r: RunningPostgres, _ cluster: ClusterView) -> Bool {
@@ -304,16 +321,7 @@ public struct HANode: Hashable, Sendable {
                     guard upstream.role == .primary else {
                         return [.wait(reason: "a former primary waits for the new primary before rewinding")]
                     }
-                    let rewindAllowed = input.cluster.config.usePgRewind && !rewindFailed
-                    if rewindAllowed {
-                        if recentlyFailed(.rewind, input.now) { return [.wait(reason: "pg_rewind failed; retrying soon")] }
-                        return [.rewind(from: leader)]
-                    }
-                    guard input.cluster.config.rebuildOnRewindFailure || !input.cluster.config.usePgRewind else {
-                        return [.wait(reason: "pg_rewind failed and rebuild_on_rewind_failure is off; reinitialize this member")]
-                    }
-                    if recentlyFailed(.rebuild, input.now) { return [.wait(reason: "the base backup failed; retrying soon")] }
-                    return [.rebuild(from: leader)]
+                    return repairActions(input, leader: leader)
                 }
                 if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
                 return [.startReplica(following: leader)]
@@ -321,11 +329,10 @@ public struct HANode: Hashable, Sendable {
             if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster) {
                 // Its WAL runs past the point where the next timeline forked: it cannot stream
                 // from the new primary until it is rewound.
-                guard upstream.role == .primary, input.cluster.config.usePgRewind, !rewindFailed else {
-                    return [.wait(reason: "this standby diverged from the primary's timeline; waiting to rewind or rebuild")]
+                guard upstream.role == .primary else {
+                    return [.wait(reason: "this standby diverged from the primary's timeline; waiting for the new primary")]
                 }
-                if recentlyFailed(.rewind, input.now) { return [.wait(reason: "pg_rewind failed; retrying soon")] }
-                return [.rewind(from: leader)]
+                return repairActions(input, leader: leader)
             }
             if local.isRunningReplica, local.running?.following != leader {
                 return [.follow(leader)]

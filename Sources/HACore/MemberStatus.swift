@@ -61,8 +61,16 @@ public struct MemberStatus: Hashable, Sendable, Codable {
     }
 
     /// The WAL position this member's data reaches: a primary's write position, a replica's
-    /// received position (or replayed, if it received nothing yet).
-    public var lsn: LSN? { role == .primary ? walPosition : (receivedLSN ?? replayedLSN) }
+    /// furthest of received and replayed (as Patroni). Both count: a standby that just
+    /// restarted reports as received only the start of the segment it streams from, while its
+    /// disk holds (and it replays) WAL beyond it.
+    public var lsn: LSN? {
+        if role == .primary { return walPosition }
+        switch (receivedLSN, replayedLSN) {
+        case let (r?, p?): return max(r, p)
+        case let (r, p): return r ?? p
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case name, raftID = "raft_id", role, state, host, port, systemIdentifier = "system_identifier", timeline

@@ -308,7 +308,7 @@ import Testing
 /// the next timeline forked (it was a primary's standby that missed the promotion, or a former
 /// primary started in recovery): it cannot follow the newer timeline until it is rewound.
 @Suite struct HANodeOlderTimelineStandbyTests {
-    static let diverging = "this standby diverged from the primary's timeline; waiting to rewind or rebuild"
+    static let diverging = "this standby diverged from the primary's timeline; waiting for the new primary"
     /// "c" was primary on timeline 3 from 0/64 until "b" was promoted to timeline 4 at 0/5DC
     /// (1_500); "b" now runs the primary.
     static let cluster = Fx.cluster(
@@ -431,23 +431,34 @@ import Testing
                 == [.wait(reason: "no leader with a running Postgres is known")])
     }
 
-    @Test func divergedStandbyWaitsWithoutPgRewind() {
+    @Test func divergedStandbyIsRebuiltWithoutPgRewind() {
         var node = HANode()
         var cluster = Self.cluster
         cluster.config.usePgRewind = false
         #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign
-                == [.wait(reason: Self.diverging)])
+                == [.rebuild(from: "b")])
+        cluster.config.rebuildOnRewindFailure = false
+        #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign
+                == [.rebuild(from: "b")], "with use_pg_rewind off, a rebuild is the only repair")
     }
 
-    @Test func divergedStandbyWaitsAfterAFailedRewindUntilRepaired() {
+    @Test func divergedStandbyIsRebuiltAfterAFailedRewind() {
         var node = HANode()
         let local = Self.standby(received: 2_000, replayed: 2_000)
         #expect(node.decide(Self.input(local)).withoutCampaign == [.rewind(from: "b")])
         node.record(.rewindFailed(at: Fx.t(Fx.now), reason: "could not find common ancestor"))
-        #expect(node.decide(Self.input(local, now: Fx.now + 1)) == [.wait(reason: Self.diverging)])
-        #expect(node.decide(Self.input(local, now: Fx.now + 60_000)) == [.wait(reason: Self.diverging)])
+        #expect(node.decide(Self.input(local, now: Fx.now + 1)) == [.rebuild(from: "b")])
         node.record(.repaired)
         #expect(node.decide(Self.input(local, now: Fx.now + 60_001)) == [.rewind(from: "b")])
+    }
+
+    @Test func aRewindThatCouldNotRunIsRetriedNotReplacedByARebuild() {
+        var node = HANode()
+        let local = Self.standby(received: 2_000, replayed: 2_000)
+        #expect(node.decide(Self.input(local)).withoutCampaign == [.rewind(from: "b")])
+        node.record(.rewindDeferred(at: Fx.t(Fx.now), reason: "the source did not answer"))
+        #expect(node.decide(Self.input(local, now: Fx.now + 1)) == [.wait(reason: "pg_rewind could not run; retrying soon")])
+        #expect(node.decide(Self.input(local, now: Fx.now + HANode.retryAfterMs)) == [.rewind(from: "b")])
     }
 
     @Test func withoutHistoryNothingIsDiverged() {

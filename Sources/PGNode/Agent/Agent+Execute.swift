@@ -107,6 +107,11 @@ extension Agent {
                 case .rewound: logger.notice("pg_rewind rewound the data directory onto the primary's timeline", metadata: ["source": "\(source)"])
                 case .notNeeded: logger.notice("pg_rewind found no divergence; no rewind required", metadata: ["source": "\(source)"])
                 }
+            } catch let error as PostgresError where error.kind != .toolFailed {
+                // pg_rewind did not get to run (its source was unreachable, say): try again later.
+                ha.record(.rewindDeferred(at: Instant(.now()), reason: "\(error)"))
+                logger.warning("pg_rewind could not run; retrying soon", metadata: ["source": "\(source)", "error": "\(error)"])
+                return false
             } catch {
                 ha.record(.rewindFailed(at: Instant(.now()), reason: "\(error)"))
                 logger.error("pg_rewind failed", metadata: ["source": "\(source)", "error": "\(error)"])

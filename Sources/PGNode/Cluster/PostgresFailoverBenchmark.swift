@@ -122,7 +122,7 @@ public struct PostgresFailoverBenchmark: Sendable {
     private func multiHost(_ c: LocalAgentCluster) -> String {
         "host=" + c.ports.map { _ in "127.0.0.1" }.joined(separator: ",") + " port=" + c.ports.map { "\($0.postgres)" }.joined(separator: ",")
             + " user=postgres password=\(c.superuserPassword) dbname=postgres connect_timeout=1 target_session_attrs=read-write"
-            + " options='-c statement_timeout=2000'"
+            + " options='-c statement_timeout=2000 -c client_min_messages=error'"
     }
 
     private func wait<T>(_ timeout: Duration, _ body: () async -> T?) async -> T? {
