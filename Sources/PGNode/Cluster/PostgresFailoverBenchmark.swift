@@ -15,7 +15,8 @@ public struct PostgresFailoverBenchmark: Sendable {
     public struct Round: Sendable, Codable {
         public var killed: String
         public var promoted: String
-        /// Milliseconds between the last acknowledged write before the kill and the first after.
+        /// Milliseconds between the killed primary's last acknowledged write and the new
+        /// primary's first (each write records which server acknowledged it).
         public var unavailableMs: Double
         /// Acknowledged writes missing on the new primary.
         public var lostWrites: Int
@@ -72,7 +73,7 @@ public struct PostgresFailoverBenchmark: Sendable {
                 _ = await wait(.seconds(30)) { writer.acknowledged(after: killedAt) >= 10 ? true : nil }
                 writer.stop()
                 nextID = writer.nextID
-                let unavailable = writer.gap(around: killedAt) ?? -1
+                let unavailable = writer.gap(from: cluster.ports[primary - 1].postgres, to: promoted.map { cluster.ports[$0 - 1].postgres } ?? -1) ?? -1
                 var lost = -1
                 if let promoted {
                     let info = conninfo(cluster, promoted)
@@ -148,7 +149,7 @@ public struct PostgresFailoverBenchmark: Sendable {
 /// Writes one row every 20 ms on a thread of its own and records which were acknowledged, when.
 final class BenchWriter: @unchecked Sendable {
     private let conninfo: String
-    private let state: NIOLockedValueBox<(next: Int, acked: [(id: Int, start: UInt64, end: UInt64)], stop: Bool)>
+    private let state: NIOLockedValueBox<(next: Int, acked: [(id: Int, port: Int, start: UInt64, end: UInt64)], stop: Bool)>
     private let done = DispatchGroup()
 
     init(conninfo: String, firstID: Int) {
@@ -167,9 +168,10 @@ final class BenchWriter: @unchecked Sendable {
                 if session == nil { session = try? PostgresSession(conninfo: conninfo, location: "bench writer") }
                 if let s = session {
                     do {
-                        _ = try s.rows("INSERT INTO bench_writes(id) VALUES (\(id))")
+                        let rows = try s.rows("INSERT INTO bench_writes(id) VALUES (\(id)) RETURNING inet_server_port()")
                         let end = DispatchTime.now().uptimeNanoseconds
-                        state.withLockedValue { $0.acked.append((id, start, end)) }
+                        let port = rows.first?.first.flatMap { $0 }.flatMap(Int.init) ?? 0
+                        state.withLockedValue { $0.acked.append((id, port, start, end)) }
                     } catch {
                         session = nil
                     }
@@ -189,11 +191,12 @@ final class BenchWriter: @unchecked Sendable {
     var acknowledgedIDs: Set<Int> { Set(state.withLockedValue { $0.acked.map(\.id) }) }
     func acknowledged(after t: UInt64) -> Int { state.withLockedValue { $0.acked.filter { $0.start >= t }.count } }
 
-    /// Milliseconds from the last acknowledgement before `t` to the first after it.
-    func gap(around t: UInt64) -> Double? {
+    /// Milliseconds from the last write acknowledged by the server on `oldPort` to the first
+    /// acknowledged by the one on `newPort`.
+    func gap(from oldPort: Int, to newPort: Int) -> Double? {
         let acked = state.withLockedValue { $0.acked }
-        guard let before = acked.filter({ $0.end <= t }).map(\.end).max(),
-              let after = acked.filter({ $0.start >= t }).map(\.end).min() else { return nil }
+        guard let before = acked.filter({ $0.port == oldPort }).map(\.end).max(),
+              let after = acked.filter({ $0.port == newPort && $0.end > before }).map(\.end).min() else { return nil }
         return Double(after - before) / 1e6
     }
 }
