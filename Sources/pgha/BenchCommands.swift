@@ -196,7 +196,7 @@ struct BenchPostgresFailover: AsyncParsableCommand {
         guard rounds >= 1 else { throw ValidationError("--rounds must be positive") }
         let directory = dir ?? "/tmp/pgha-bench-\(getpid())"
         let bench = PostgresFailoverBenchmark(
-            binary: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0],
+            binary: DemoCommand.executablePath(),
             directory: directory, portBase: portBase, rounds: rounds,
             parameters: sync ? ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"] : [:])
         let quiet = json

@@ -51,17 +51,7 @@ extension Agent {
             var upstream: PostgresUpstream?
             if let following { upstream = self.upstream(of: following, in: input.cluster) }
             logger.notice("starting Postgres as a standby", metadata: ["following": "\(following ?? "nobody yet")"])
-            startedAsPrimary = false
-            do {
-                try await postgres.start(.standby(following: upstream))
-            } catch {
-                ha.record(.startFailed(at: Instant(.now()), reason: "\(error)"))
-                logger.error("Postgres did not start as a standby", metadata: ["error": "\(error)"])
-                return false
-            }
-            _ = await postgres.waitUntilReady(timeout: .seconds(10))
-            runAgain = true
-            return true
+            return await startStandby(following: upstream)
 
         case .follow(let member):
             guard let up = upstream(of: member, in: input.cluster) else { return false }
@@ -175,7 +165,8 @@ extension Agent {
         }
     }
 
-    private func startStandby(following up: PostgresUpstream) async -> Bool {
+    /// Starts the local Postgres as a standby of `up` (nil: in recovery, following nobody yet).
+    private func startStandby(following up: PostgresUpstream?) async -> Bool {
         startedAsPrimary = false
         do {
             try await postgres.start(.standby(following: up))
