@@ -299,7 +299,7 @@ public struct PostgresSection: Sendable, Hashable {
                 do {
                     password = try readFile(path).trimmingCharacters(in: .whitespacesAndNewlines)
                 } catch {
-                    r.fail("\(key).password_file", "cannot be read: \((error as NSError).localizedDescription)")
+                    r.fail("\(key).password_file", "cannot be read: \((error as? CocoaError)?.localizedDescription ?? "\(error)")")
                 }
             } else {
                 r.fail("\(key).password_file", "must be a file path")
