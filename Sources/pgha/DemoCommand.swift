@@ -42,7 +42,13 @@ struct DemoCommand: AsyncParsableCommand {
             print("pgha demo needs PostgreSQL's server binaries.\n\(error)")
             throw ExitCode(2)
         }
-        let directory = absolute(dir ?? "pgha-demo-\(Self.timestamp())")
+        var directory = absolute(dir ?? "pgha-demo-\(Self.timestamp())")
+        if geteuid() == 0, dir == nil, !Self.isReachable(FileManager.default.currentDirectoryPath, by: "postgres") {
+            // As root, Postgres runs as `postgres`, which cannot enter this folder (a clone in
+            // /root, say): put the default folder where it can.
+            directory = "/tmp/pgha-demo-\(Self.timestamp())"
+            print("note: the 'postgres' user cannot reach \(FileManager.default.currentDirectoryPath); the members go to \(directory)")
+        }
         if FileManager.default.fileExists(atPath: directory + "/demo.json") {
             throw StartRefused(reason: "\(directory) already holds a demo (demo.json); stop it with `pgha demo --stop --dir \(directory)` and remove the folder, or choose another --dir")
         }
@@ -197,15 +203,20 @@ struct DemoCommand: AsyncParsableCommand {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    /// As root, Postgres runs as `user`, which must be able to reach `directory`.
-    static func checkReachable(_ directory: String, by user: String) throws {
+    /// Whether the OS user `user` can enter `directory`.
+    static func isReachable(_ directory: String, by user: String) -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         p.arguments = ["--reuid", user, "--regid", user, "--init-groups", "--", "/usr/bin/test", "-x", directory]
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        guard (try? p.run()) != nil else { return false }
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
+        return p.terminationStatus == 0
+    }
+
+    /// As root, Postgres runs as `user`, which must be able to reach `directory`.
+    static func checkReachable(_ directory: String, by user: String) throws {
+        guard isReachable(directory, by: user) else {
             throw StartRefused(reason: "the OS user '\(user)' (who runs Postgres when pgha runs as root) cannot reach "
                 + "\(directory): a folder above it is closed to other users. Run with --dir under a folder it can reach, "
                 + "for example: pgha demo --dir /tmp/pgha-demo")
