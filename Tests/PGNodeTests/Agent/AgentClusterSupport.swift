@@ -237,14 +237,6 @@ final class WriteSampler: @unchecked Sendable {
         }
         return nil
     }
-
-    /// The gap (ms) between the last acknowledged write before `instant` and the first after.
-    func unavailability(around instant: UInt64) -> Double? {
-        let oks = attempts.withLockedValue { $0.flatMap { $0.filter(\.ok) } }
-        guard let before = oks.filter({ $0.end <= instant }).map(\.end).max(),
-              let after = oks.filter({ $0.start >= instant }).map(\.end).min() else { return nil }
-        return Double(after - before) / 1e6
-    }
 }
 
 /// Writes sequential ids through the multi-host conninfo every 20 ms and remembers the ones
