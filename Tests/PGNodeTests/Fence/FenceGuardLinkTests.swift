@@ -16,6 +16,36 @@ struct FenceGuardLinkTests {
                               restartInterval: .milliseconds(200), standardError: { handle })
     }
 
+    /// A started link and a `sleep` child standing in for the postmaster.
+    struct Rig {
+        let children: TestChildren
+        let log: GuardLogFile
+        let sleeper: Process
+        let link: FenceGuardLink
+    }
+
+    func startRig() throws -> Rig {
+        let children = TestChildren()
+        let log = GuardLogFile()
+        do {
+            let sleeper = try children.sleeper()
+            let link = makeLink(log)
+            try link.start()
+            return Rig(children: children, log: log, sleeper: sleeper, link: link)
+        } catch {
+            children.killAll()
+            log.remove()
+            throw error
+        }
+    }
+
+    /// Undoes `startRig()`: the link and its guard, the log, the children.
+    func close(_ rig: Rig) {
+        cleanUp(rig.link)
+        rig.log.remove()
+        rig.children.killAll()
+    }
+
     /// Kills the link's guard by pid if it still runs (the link itself is stopped first).
     func cleanUp(_ link: FenceGuardLink) {
         let pid = link.guardPID
@@ -25,14 +55,9 @@ struct FenceGuardLinkTests {
     }
 
     @Test func armedAndNotRenewedTheLinksGuardFencesAtTheLeaseDeadline() async throws {
-        let children = TestChildren()
-        defer { children.killAll() }
-        let log = GuardLogFile()
-        defer { log.remove() }
-        let sleeper = try children.sleeper()
-        let link = makeLink(log)
-        defer { cleanUp(link) }
-        try link.start()
+        let rig = try startRig()
+        defer { close(rig) }
+        let (log, sleeper, link) = (rig.log, rig.sleeper, rig.link)
         let deadline = NIODeadline.now() + .milliseconds(300)
         link.arm(pid: sleeper.processIdentifier, deadline: deadline)
         let target = MonotonicInstant(deadline)
@@ -42,14 +67,9 @@ struct FenceGuardLinkTests {
     }
 
     @Test func renewedItStaysUpAndAfterDisarmAStopLeavesPostgresRunning() async throws {
-        let children = TestChildren()
-        defer { children.killAll() }
-        let log = GuardLogFile()
-        defer { log.remove() }
-        let sleeper = try children.sleeper()
-        let link = makeLink(log)
-        defer { cleanUp(link) }
-        try link.start()
+        let rig = try startRig()
+        defer { close(rig) }
+        let (log, sleeper, link) = (rig.log, rig.sleeper, rig.link)
         link.arm(pid: sleeper.processIdentifier, deadline: .now() + .milliseconds(300))
         for _ in 0..<20 {
             try await Task.sleep(for: .milliseconds(50))
@@ -65,14 +85,9 @@ struct FenceGuardLinkTests {
     }
 
     @Test func stopWhileArmedFencesAtOnce() async throws {
-        let children = TestChildren()
-        defer { children.killAll() }
-        let log = GuardLogFile()
-        defer { log.remove() }
-        let sleeper = try children.sleeper()
-        let link = makeLink(log)
-        defer { cleanUp(link) }
-        try link.start()
+        let rig = try startRig()
+        defer { close(rig) }
+        let (log, sleeper, link) = (rig.log, rig.sleeper, rig.link)
         link.arm(pid: sleeper.processIdentifier, deadline: .now() + .seconds(60))
         try await Task.sleep(for: .milliseconds(100))
         let stopped = MonotonicInstant.now()
@@ -83,14 +98,9 @@ struct FenceGuardLinkTests {
     }
 
     @Test func aKilledGuardIsRestartedAndReArmed() async throws {
-        let children = TestChildren()
-        defer { children.killAll() }
-        let log = GuardLogFile()
-        defer { log.remove() }
-        let sleeper = try children.sleeper()
-        let link = makeLink(log)
-        defer { cleanUp(link) }
-        try link.start()
+        let rig = try startRig()
+        defer { close(rig) }
+        let (log, sleeper, link) = (rig.log, rig.sleeper, rig.link)
         link.arm(pid: sleeper.processIdentifier, deadline: .now() + .milliseconds(300))
         let first = try #require(link.guardPID)
         try await Task.sleep(for: .milliseconds(100))
