@@ -14,8 +14,7 @@ struct FenceGuardProcessTests {
         let sleeper = try children.sleeper()
         let guardProcess = try GuardUnderTest.start(children)
         defer { guardProcess.log.remove() }
-        let deadline = MonotonicInstant.now().advanced(by: .milliseconds(300))
-        guardProcess.send(.arm(pid: sleeper.processIdentifier, deadline: deadline))
+        let deadline = guardProcess.arm(sleeper.processIdentifier, deadlineIn: .milliseconds(300))
 
         let watch = await Watch.pid(sleeper.processIdentifier, until: deadline.advanced(by: .seconds(2)))
         let late = try #require(watch.goneMilliseconds(after: deadline), "still alive 2 s after the deadline; log:\n\(guardProcess.log.text)")
@@ -93,8 +92,7 @@ struct FenceGuardProcessTests {
         let stranger = try children.spawn("/bin/cat", [], stdin: catInput)
         let guardProcess = try GuardUnderTest.start(children, expect: "sleep")
         defer { guardProcess.log.remove() }
-        let deadline = MonotonicInstant.now().advanced(by: .milliseconds(100))
-        guardProcess.send(.arm(pid: stranger.processIdentifier, deadline: deadline))
+        let deadline = guardProcess.arm(stranger.processIdentifier, deadlineIn: .milliseconds(100))
         // Past the deadline and the SIGKILL grace period.
         let watch = await Watch.pid(stranger.processIdentifier, until: deadline.advanced(by: .milliseconds(1400)), expected: "cat")
         #expect(watch.goneBy == nil, "a non-matching process was signalled; log:\n\(guardProcess.log.text)")
@@ -128,8 +126,7 @@ struct FenceGuardProcessTests {
         #expect(log.contains("longer than the 128 allowed"))
 
         // It still works.
-        let deadline = MonotonicInstant.now().advanced(by: .milliseconds(200))
-        guardProcess.send(.arm(pid: sleeper.processIdentifier, deadline: deadline))
+        let deadline = guardProcess.arm(sleeper.processIdentifier, deadlineIn: .milliseconds(200))
         let watch = await Watch.pid(sleeper.processIdentifier, until: deadline.advanced(by: .seconds(2)))
         let late = try #require(watch.goneMilliseconds(after: deadline), "not fenced after bad input; log:\n\(guardProcess.log.text)")
         #expect((0...200).contains(late))
@@ -145,8 +142,7 @@ struct FenceGuardProcessTests {
         #expect(ready == true)
         let guardProcess = try GuardUnderTest.start(children)
         defer { guardProcess.log.remove() }
-        let deadline = MonotonicInstant.now().advanced(by: .milliseconds(200))
-        guardProcess.send(.arm(pid: stubborn.processIdentifier, deadline: deadline))
+        let deadline = guardProcess.arm(stubborn.processIdentifier, deadlineIn: .milliseconds(200))
         let watch = await Watch.pid(stubborn.processIdentifier, until: deadline.advanced(by: .seconds(3)))
         let late = try #require(watch.goneMilliseconds(after: deadline), "never killed; log:\n\(guardProcess.log.text)")
         #expect(late >= 1000, "gone \(late) ms after the deadline: SIGQUIT should have been ignored")

@@ -95,6 +95,13 @@ struct GuardUnderTest {
     func send(_ line: String) { write(Array((line + "\n").utf8)) }
     func send(_ command: FenceGuardCommand) { send(command.line) }
 
+    /// Arms the guard for `pid` with a deadline `deadlineIn` from now; returns the deadline.
+    func arm(_ pid: Int32, deadlineIn: Duration) -> MonotonicInstant {
+        let deadline = MonotonicInstant.now().advanced(by: deadlineIn)
+        send(.arm(pid: pid, deadline: deadline))
+        return deadline
+    }
+
     func closeInput() { try? stdin.fileHandleForWriting.close() }
 }
 
