@@ -94,3 +94,14 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
         transferTimeoutMs = try c.decodeIfPresent(UInt64.self, forKey: .transferTimeoutMs) ?? d.transferTimeoutMs
     }
 }
+
+extension ClusterView {
+    /// The running primary, if exactly one member runs as primary and the `size − 1` others
+    /// all stream from it as running standbys (what the demo, the benchmark and the tests wait for).
+    public func healthyPrimary(size: Int) -> MemberStatus? {
+        let primaries = members.values.filter { $0.role == .primary && $0.state == .running }
+        let streaming = members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
+        guard primaries.count == 1, streaming.count == size - 1 else { return nil }
+        return primaries.first
+    }
+}

@@ -73,7 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
                 await cluster.stopAll()
                 throw ExitCode(1)
             }
-            if let view = await cluster.view(client), Self.isHealthy(view, size: nodes) {
+            if let view = await cluster.view(client), view.healthyPrimary(size: nodes) != nil {
                 ready = view
                 break
             }
@@ -164,12 +164,6 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     // MARK: Output
-
-    static func isHealthy(_ view: ClusterView, size: Int) -> Bool {
-        let primaries = view.members.values.filter { $0.role == .primary && $0.state == .running }
-        let streaming = view.members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
-        return primaries.count == 1 && streaming.count == size - 1
-    }
 
     static func table(_ view: ClusterView, cluster: LocalAgentCluster) -> String {
         let primaryLSN = view.members.values.first { $0.role == .primary }?.walPosition

@@ -1,6 +1,7 @@
 import Foundation
 import HACore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import RaftCore
 
@@ -24,12 +25,9 @@ public final class LocalAgentCluster: @unchecked Sendable {
     public let secret: String
     public let superuserPassword: String
     public let replicationPassword: String
-    /// Extra YAML appended to every node's file (for tests: faster timings, parameters).
-    public let extraYAML: String
     /// Postgres settings for every member (`postgresql.parameters`).
     public let postgresParameters: [String: String]
-    private var processes: [Int: Process] = [:]
-    private let lock = NSLock()
+    private let processes = NIOLockedValueBox<[Int: Process]>([:])
 
     /// Member `i`'s name (1-based).
     public func name(_ i: Int) -> String { "pg\(i)" }
@@ -43,13 +41,12 @@ public final class LocalAgentCluster: @unchecked Sendable {
     /// `portBase`: Postgres on portBase + i − 1, Raft on portBase + 10 + i − 1, the store's
     /// clients on portBase + 20 + i − 1. Throws if a port is taken.
     public init(binary: String, directory: String, size: Int = 3, portBase: Int, cluster: String = "demo",
-                postgresParameters: [String: String] = [:], extraYAML: String = "") throws {
+                postgresParameters: [String: String] = [:]) throws {
         self.postgresParameters = postgresParameters
         self.binary = binary
         self.directory = directory
         self.size = size
         self.cluster = cluster
-        self.extraYAML = extraYAML
         var ports: [Ports] = []
         for i in 0..<size {
             ports.append(Ports(postgres: portBase + i, raft: portBase + 10 + i, client: portBase + 20 + i))
@@ -95,7 +92,6 @@ public final class LocalAgentCluster: @unchecked Sendable {
               pg_hba:
                 - "host all all 127.0.0.1/32 scram-sha-256"
               parameters: {\(postgresParameters.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", "))}
-            \(extraYAML)
             """
     }
 
@@ -125,18 +121,18 @@ public final class LocalAgentCluster: @unchecked Sendable {
         p.standardInput = FileHandle.nullDevice
         try p.run()
         try? log.close()
-        lock.withLock { processes[i] = p }
+        processes.withLockedValue { $0[i] = p }
         return p.processIdentifier
     }
 
     /// Member `i`'s agent PID while it runs (nil once it exited or if never started).
     public func pid(_ i: Int) -> Int32? {
-        lock.withLock { processes[i] }.flatMap { $0.isRunning ? $0.processIdentifier : nil }
+        processes.withLockedValue { $0[i] }.flatMap { $0.isRunning ? $0.processIdentifier : nil }
     }
 
     /// Whether member `i`'s agent process was started by us and has exited.
     public func hasExited(_ i: Int) -> Bool {
-        guard let p = lock.withLock({ processes[i] }) else { return false }
+        guard let p = processes.withLockedValue({ $0[i] }) else { return false }
         return !p.isRunning
     }
 
@@ -147,7 +143,7 @@ public final class LocalAgentCluster: @unchecked Sendable {
 
     /// Waits until member `i`'s agent exited, up to `timeout`; its exit status, or nil.
     public func waitForExit(_ i: Int, timeout: Duration) async -> Int32? {
-        guard let p = lock.withLock({ processes[i] }) else { return nil }
+        guard let p = processes.withLockedValue({ $0[i] }) else { return nil }
         let clock = ContinuousClock()
         let end = clock.now + timeout
         while p.isRunning && clock.now < end { try? await Task.sleep(for: .milliseconds(20)) }

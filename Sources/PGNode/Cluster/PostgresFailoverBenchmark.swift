@@ -51,7 +51,7 @@ public struct PostgresFailoverBenchmark: Sendable {
                 throw StartRefused(reason: "the cluster did not come up; logs in \(directory)")
             }
             let setup = conninfo(cluster, first)
-            _ = try await Self.onThread {
+            _ = try await PostgresSession.onThread {
                 try PostgresSession(conninfo: setup, location: "bench").rows("CREATE TABLE IF NOT EXISTS bench_writes(id bigint PRIMARY KEY)")
             }
             var nextID = 1
@@ -78,7 +78,7 @@ public struct PostgresFailoverBenchmark: Sendable {
                 if let promoted {
                     let info = conninfo(cluster, promoted)
                     let acked = writer.acknowledgedIDs
-                    let stored = try? await Self.onThread { () -> Set<Int> in
+                    let stored = try? await PostgresSession.onThread { () -> Set<Int> in
                         let rows = try PostgresSession(conninfo: info, location: "bench").rows("SELECT id FROM bench_writes")
                         return Set(rows.compactMap { $0.first.flatMap { $0 }.flatMap(Int.init) })
                     }
@@ -108,10 +108,7 @@ public struct PostgresFailoverBenchmark: Sendable {
 
     private func healthyPrimary(_ cluster: LocalAgentCluster, _ client: StoreClient, timeout: Duration) async -> Int? {
         await wait(timeout) { () -> Int? in
-            guard let v = await cluster.view(client) else { return nil }
-            let primaries = v.members.values.filter { $0.role == .primary && $0.state == .running }
-            let streaming = v.members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
-            guard primaries.count == 1, streaming.count == 2, let p = primaries.first else { return nil }
+            guard let p = await cluster.view(client)?.healthyPrimary(size: 3) else { return nil }
             return (1...3).first { cluster.name($0) == p.name }
         }
     }
@@ -138,22 +135,20 @@ public struct PostgresFailoverBenchmark: Sendable {
     static func ms(_ d: Duration) -> Double {
         Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
-
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            Thread { c.resume(with: Result { try body() }) }.start()
-        }
-    }
 }
 
-/// Writes one row every 20 ms on a thread of its own and records which were acknowledged, when.
+/// Writes one row (a new id) into `table` every 20 ms on a thread of its own and records which
+/// writes were acknowledged, when, and by which server. An id whose write failed is never
+/// reused (its outcome is unknown).
 final class BenchWriter: @unchecked Sendable {
     private let conninfo: String
+    private let table: String
     private let state: NIOLockedValueBox<(next: Int, acked: [(id: Int, port: Int, start: UInt64, end: UInt64)], stop: Bool)>
     private let done = DispatchGroup()
 
-    init(conninfo: String, firstID: Int) {
+    init(conninfo: String, table: String = "bench_writes", firstID: Int = 1) {
         self.conninfo = conninfo
+        self.table = table
         state = NIOLockedValueBox((firstID, [], false))
     }
 
@@ -168,7 +163,7 @@ final class BenchWriter: @unchecked Sendable {
                 if session == nil { session = try? PostgresSession(conninfo: conninfo, location: "bench writer") }
                 if let s = session {
                     do {
-                        let rows = try s.rows("INSERT INTO bench_writes(id) VALUES (\(id)) RETURNING inet_server_port()")
+                        let rows = try s.rows("INSERT INTO \(table)(id) VALUES (\(id)) RETURNING inet_server_port()")
                         let end = DispatchTime.now().uptimeNanoseconds
                         let port = rows.first?.first.flatMap { $0 }.flatMap(Int.init) ?? 0
                         state.withLockedValue { $0.acked.append((id, port, start, end)) }

@@ -69,7 +69,7 @@ public final class PostgresController: Sendable {
     /// The agent's monotonic clock in milliseconds (NIO's uptime clock), the time base of
     /// `PostgresProcess`'s instants.
     public static func now() -> Instant {
-        Instant(milliseconds: NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        Instant(.now())
     }
 
     /// The postmaster's pid while it runs (from spawn until it has exited).

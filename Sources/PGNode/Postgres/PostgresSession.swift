@@ -27,6 +27,14 @@ final class PostgresSession {
 
     deinit { PQfinish(connection) }
 
+    /// Runs blocking libpq work on a thread of its own (never on the cooperative pool), for
+    /// callers outside the controller's thread pool: the benchmark's client, tests.
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            Thread { c.resume(with: Result { try body() }) }.start()
+        }
+    }
+
     /// Runs one statement and returns its rows, every value as text (nil for NULL); a statement
     /// without a result set returns no rows.
     func rows(_ sql: String) throws -> [[String?]] {

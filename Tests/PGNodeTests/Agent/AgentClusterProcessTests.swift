@@ -29,7 +29,7 @@ struct AgentClusterProcessTests {
             return
         }
         _ = try await fx.query(old, "CREATE TABLE pgha_sampler(member int, at timestamptz DEFAULT now())")
-        _ = try await fx.query(old, "CREATE TABLE pgha_acked(id int PRIMARY KEY)")
+        _ = try await fx.query(old, "CREATE TABLE pgha_acked(id bigint PRIMARY KEY)")
         _ = try await fx.query(old, "CREATE TABLE greeting(t text); INSERT INTO greeting VALUES ('hello')")
         for r in (1...3) where r != old {
             let seen = await eventually(.seconds(15)) { () -> Bool? in
@@ -39,10 +39,10 @@ struct AgentClusterProcessTests {
         }
 
         let sampler = WriteSampler(conninfos: (1...3).map { fx.conninfo($0) })
-        let writer = AckedWriter(conninfo: fx.primaryConninfo)
+        let writer = BenchWriter(conninfo: fx.primaryConninfo, table: "pgha_acked")
         sampler.start()
         writer.start()
-        _ = await eventually(.seconds(20)) { writer.acknowledged.count >= 50 ? true : nil }
+        _ = await eventually(.seconds(20)) { writer.acknowledgedCount >= 50 ? true : nil }
 
         let postmaster = fx.postmasterPID(old)
         #expect(postmaster != nil)
@@ -61,10 +61,10 @@ struct AgentClusterProcessTests {
             await fx.tearDown()
             return
         }
-        let ackedBefore = writer.acknowledged.count
-        _ = await eventually(.seconds(20)) { writer.acknowledged.count >= ackedBefore + 20 ? true : nil }
+        let ackedBefore = writer.acknowledgedCount
+        _ = await eventually(.seconds(20)) { writer.acknowledgedCount >= ackedBefore + 20 ? true : nil }
         writer.stop()
-        let acked = Set(writer.acknowledged)
+        let acked = writer.acknowledgedIDs
         let stored = Set(try await fx.query(new, "SELECT id FROM pgha_acked").compactMap { $0.first.flatMap { $0 }.flatMap(Int.init) })
         #expect(acked.subtracting(stored).isEmpty, "acknowledged writes missing after failover: \(acked.subtracting(stored).sorted().prefix(20))")
 
@@ -72,7 +72,7 @@ struct AgentClusterProcessTests {
         let port = fx.cluster.ports[old - 1].postgres + 50
         let alone = try await fx.startStandalone(old, port: port)
         let local = "host=127.0.0.1 port=\(port) user=postgres password=\(fx.cluster.superuserPassword) dbname=postgres connect_timeout=2"
-        _ = try await AgentClusterFixture.onThread {
+        _ = try await PostgresSession.onThread {
             try PostgresSession(conninfo: local, location: "old primary").rows("INSERT INTO greeting VALUES ('diverged')")
         }
         kill(alone.processIdentifier, SIGINT)

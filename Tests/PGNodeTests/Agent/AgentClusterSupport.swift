@@ -33,7 +33,7 @@ final class AgentClusterFixture: @unchecked Sendable {
     let group = MultiThreadedEventLoopGroup.singleton
     let client: StoreClient
 
-    init(parameters: [String: String] = [:], extraYAML: String = "") throws {
+    init(parameters: [String: String] = [:]) throws {
         directory = "/tmp/pgha-agent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var made: LocalAgentCluster?
         var lastError: (any Error)?
@@ -41,7 +41,7 @@ final class AgentClusterFixture: @unchecked Sendable {
             let base = Int.random(in: 300...590) * 100
             do {
                 made = try LocalAgentCluster(binary: pghaBinary!, directory: directory, size: 3, portBase: base,
-                                             cluster: "test", postgresParameters: parameters, extraYAML: extraYAML)
+                                             cluster: "test", postgresParameters: parameters)
                 break
             } catch { lastError = error }
         }
@@ -78,9 +78,8 @@ final class AgentClusterFixture: @unchecked Sendable {
     /// Waits for one running primary and two streaming replicas; returns the primary's index.
     func waitHealthy(_ timeout: Duration = .seconds(120)) async -> Int? {
         await eventually(timeout) { () -> Int? in
-            guard let v = await self.view(), let p = self.primary(in: v) else { return nil }
-            let streaming = v.members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
-            return streaming.count == 2 ? p : nil
+            guard let p = await self.view()?.healthyPrimary(size: 3) else { return nil }
+            return self.index(of: p.name)
         }
     }
 
@@ -106,15 +105,7 @@ final class AgentClusterFixture: @unchecked Sendable {
 
     /// Runs `sql` on member `i` (blocking libpq on a thread of its own).
     func query(_ i: Int, _ sql: String) async throws -> [[String?]] {
-        try await Self.onThread { try PostgresSession(conninfo: self.conninfo(i), location: "member \(i)").rows(sql) }
-    }
-
-    /// Runs `body` on a new thread (libpq blocks; the cooperative pool must stay free).
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
-            let t = Thread { c.resume(with: Result { try body() }) }
-            t.start()
-        }
+        try await PostgresSession.onThread { try PostgresSession(conninfo: self.conninfo(i), location: "member \(i)").rows(sql) }
     }
 
     func agentLog(_ i: Int) -> String { (try? String(contentsOfFile: cluster.agentLogPath(i), encoding: .utf8)) ?? "" }
@@ -146,7 +137,7 @@ final class AgentClusterFixture: @unchecked Sendable {
         try p.run()
         let info = "host=127.0.0.1 port=\(port) user=postgres password=\(cluster.superuserPassword) dbname=postgres connect_timeout=1"
         let up = await eventually(.seconds(60)) { () -> Bool? in
-            (try? await Self.onThread { try PostgresSession(conninfo: info, location: "standalone").rows("select 1") }) != nil ? true : nil
+            (try? await PostgresSession.onThread { try PostgresSession(conninfo: info, location: "standalone").rows("select 1") }) != nil ? true : nil
         }
         guard up == true else {
             p.terminate()
@@ -237,45 +228,4 @@ final class WriteSampler: @unchecked Sendable {
         }
         return nil
     }
-}
-
-/// Writes sequential ids through the multi-host conninfo every 20 ms and remembers the ones
-/// acknowledged.
-final class AckedWriter: @unchecked Sendable {
-    private let conninfo: String
-    private let stopped = NIOLockedValueBox(false)
-    private let acked = NIOLockedValueBox<[Int]>([])
-    private let done = DispatchGroup()
-
-    init(conninfo: String) { self.conninfo = conninfo }
-
-    func start() {
-        done.enter()
-        Thread { [self] in
-            defer { done.leave() }
-            var session: PostgresSession?
-            var next = 1
-            while !stopped.withLockedValue({ $0 }) {
-                if session == nil { session = try? PostgresSession(conninfo: conninfo, location: "writer") }
-                if let s = session {
-                    do {
-                        _ = try s.rows("INSERT INTO pgha_acked(id) VALUES (\(next)) ON CONFLICT DO NOTHING")
-                        acked.withLockedValue { $0.append(next) }
-                        next += 1
-                    } catch {
-                        session = nil
-                        next += 1  // its outcome is unknown: never reuse the id
-                    }
-                }
-                usleep(20_000)
-            }
-        }.start()
-    }
-
-    func stop() {
-        stopped.withLockedValue { $0 = true }
-        done.wait()
-    }
-
-    var acknowledged: [Int] { acked.withLockedValue { $0 } }
 }
