@@ -16,6 +16,8 @@ public struct ClusterView: Hashable, Sendable {
     public var history: [HistoryRow]
     /// `config`: the dynamic settings.
     public var config: DynamicConfig
+    /// `failover`: a pending switchover or failover request.
+    public var failover: FailoverRequest?
 
     public init(systemIdentifier: UInt64? = nil, members: [String: MemberStatus] = [:], lastPrimaryLSN: LSN? = nil,
                 history: [HistoryRow] = [], config: DynamicConfig = DynamicConfig()) {
@@ -74,13 +76,20 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
     /// How long a leadership transfer to the better candidate may take before this leader
     /// promotes itself instead.
     public var transferTimeoutMs: UInt64 = 3_000
+    /// Maintenance mode (Patroni's `pause`): no automatic action — no failover, promotion,
+    /// start, rewind or rebuild — except what a switchover or failover request asks. Fencing
+    /// still happens: a paused primary whose lease lapses is stopped all the same.
+    public var pause: Bool = false
+    /// How long a switchover waits for the candidate to receive the old primary's shutdown
+    /// checkpoint before it gives up and restarts the old primary.
+    public var switchoverTimeoutMs: UInt64 = 10_000
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case maximumLagOnFailover = "maximum_lag_on_failover", primaryStartTimeoutMs = "primary_start_timeout_ms"
         case usePgRewind = "use_pg_rewind", rebuildOnRewindFailure = "rebuild_on_rewind_failure"
-        case transferTimeoutMs = "transfer_timeout_ms"
+        case transferTimeoutMs = "transfer_timeout_ms", pause, switchoverTimeoutMs = "switchover_timeout_ms"
     }
 
     // Every key optional: a partial `config` value keeps the defaults for what it omits.
@@ -92,6 +101,8 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
         usePgRewind = try c.decodeIfPresent(Bool.self, forKey: .usePgRewind) ?? d.usePgRewind
         rebuildOnRewindFailure = try c.decodeIfPresent(Bool.self, forKey: .rebuildOnRewindFailure) ?? d.rebuildOnRewindFailure
         transferTimeoutMs = try c.decodeIfPresent(UInt64.self, forKey: .transferTimeoutMs) ?? d.transferTimeoutMs
+        pause = try c.decodeIfPresent(Bool.self, forKey: .pause) ?? d.pause
+        switchoverTimeoutMs = try c.decodeIfPresent(UInt64.self, forKey: .switchoverTimeoutMs) ?? d.switchoverTimeoutMs
     }
 }
 

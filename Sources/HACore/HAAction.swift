@@ -36,6 +36,13 @@ public enum HAAction: Hashable, Sendable {
     case rebuild(from: String)
     /// Hand Raft leadership to `member` (raft id `raftID`), the better primary.
     case transferLeadership(to: String, raftID: UInt64, reason: String)
+    /// Planned switchover on the running primary: stop it cleanly (shutdown checkpoint), wait
+    /// until `member` has received that checkpoint, then hand Raft leadership to it; it
+    /// promotes as the request's candidate. If any step fails, the request is dropped and the
+    /// next decision restarts this primary in place.
+    case switchover(to: String, raftID: UInt64, kind: FailoverRequest.Kind)
+    /// Delete the store's `failover` request (carried out, or it cannot be); `reason` is logged.
+    case clearFailover(reason: String)
     /// On the primary: create a physical replication slot for each name in `slots` and drop
     /// pgha's slots not in it.
     case syncSlots(Set<String>)
@@ -57,4 +64,29 @@ public enum HAOutcome: Hashable, Sendable {
     case bootstrapFailed(at: Instant, reason: String)
     /// A rewind or rebuild succeeded; failures recorded before are forgotten.
     case repaired
+}
+
+extension HAAction {
+    /// The action's name, for logs and the maintenance-mode message.
+    public var name: String {
+        switch self {
+        case .setMayCampaign: return "setMayCampaign"
+        case .bootstrap: return "bootstrap"
+        case .adoptExistingCluster: return "adoptExistingCluster"
+        case .startPrimary: return "startPrimary"
+        case .startReplica: return "startReplica"
+        case .follow: return "follow"
+        case .gatherStatus: return "gatherStatus"
+        case .promote: return "promote"
+        case .fence: return "fence"
+        case .rewind: return "rewind"
+        case .rebuild: return "rebuild"
+        case .transferLeadership: return "transferLeadership"
+        case .switchover: return "switchover"
+        case .clearFailover: return "clearFailover"
+        case .syncSlots: return "syncSlots"
+        case .refuse: return "refuse"
+        case .wait: return "wait"
+        }
+    }
 }

@@ -12,9 +12,13 @@ public struct HAInput: Hashable, Sendable {
     public var local: LocalPostgres
     /// The newest completed status round (any term; the decision uses it only for its term).
     public var statusRound: StatusRound?
+    /// Wall-clock time of the snapshot (Unix milliseconds): only for `scheduled_at` of
+    /// requests, never for safety.
+    public var wallClockUnixMs: UInt64
 
     public init(now: Instant, me: String, tags: Tags = Tags(), raft: RaftView, cluster: ClusterView,
-                local: LocalPostgres, statusRound: StatusRound? = nil) {
+                local: LocalPostgres, statusRound: StatusRound? = nil, wallClockUnixMs: UInt64 = 0) {
+        self.wallClockUnixMs = wallClockUnixMs
         self.now = now
         self.me = me
         self.tags = tags

@@ -80,13 +80,94 @@ public struct HANode: Hashable, Sendable {
         }
         let (may, why) = campaignEligibility(input)
         emitMayCampaign(may, why, into: &actions)
-        if input.raft.isLeader {
-            actions += leaderActions(input)
+        if input.raft.isLeader, input.holdsLease, input.cluster.systemIdentifier != nil,
+           let requested = requestActions(input) {
+            // An operator's switchover or failover runs even in maintenance mode.
+            actions += requested
+        } else if input.raft.isLeader {
+            actions += pausable(leaderActions(input), input)
         } else {
             primaryStartBegan = nil
-            actions += followerActions(input)
+            actions += pausable(followerActions(input), input)
         }
         return actions
+    }
+
+    /// The history reasons of promotions an operator asked for.
+    public static let requestedPromotionReasons: Set<String> = ["switchover", "manual failover"]
+
+    /// In maintenance mode (`pause`), the actions that change what runs are replaced by a
+    /// `wait` naming them; fencing, repointing, slots and refusals go on. The former primary of
+    /// an operator's switchover or failover still rejoins (the operator asked for that change).
+    private func pausable(_ actions: [HAAction], _ input: HAInput) -> [HAAction] {
+        guard input.cluster.config.pause else { return actions }
+        let rejoinAsked = input.cluster.history.last.map {
+            $0.oldPrimary == input.me && Self.requestedPromotionReasons.contains($0.reason)
+        } ?? false
+        return actions.map { action in
+            switch action {
+            case .setMayCampaign, .fence, .follow, .syncSlots, .refuse, .wait, .gatherStatus, .clearFailover:
+                return action
+            case .rewind, .startReplica where rejoinAsked:
+                return action
+            default:
+                return .wait(reason: "maintenance mode (pause): not doing \(action.name)")
+            }
+        }
+    }
+
+    /// The leader's part in a due switchover or failover request (nil: no request is due).
+    /// The candidate promotes itself; the running primary hands over with `switchover`; a
+    /// leader without a running primary hands leadership straight to a failover's candidate.
+    private mutating func requestActions(_ input: HAInput) -> [HAAction]? {
+        guard let request = input.cluster.failover, request.isDue(atUnixMs: input.wallClockUnixMs) else { return nil }
+        let local = input.local, me = input.me
+        if request.candidate == me {
+            if local.isRunningPrimary {
+                return [.clearFailover(reason: "\(request.kind.rawValue) completed: \(me) is the primary")]
+            }
+            guard local.isRunningReplica else {
+                return [.clearFailover(reason: "the candidate \(me) has no running standby to promote")]
+            }
+            if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
+            return [.promote(reason: request.kind == .switchover ? "switchover" : "manual failover",
+                             oldPrimary: request.leader ?? input.cluster.lastPrimary)]
+        }
+        if request.kind == .switchover, let leader = request.leader, leader != me {
+            return [.clearFailover(reason: "the switchover names \(leader) as primary, but \(me) is the leader")]
+        }
+        let voters = Set(input.raft.voters.values)
+        let others = input.cluster.members.values.filter { $0.name != me && (voters.isEmpty || voters.contains($0.name)) }
+        let placement = Placement(statuses: Array(others), cluster: input.cluster)
+        let target: MemberStatus
+        if let named = request.candidate {
+            guard let m = input.cluster.members[named], voters.isEmpty || voters.contains(named) else {
+                return [.clearFailover(reason: "the candidate \(named) is not a member with a recent report")]
+            }
+            if let why = placement.excluded[named] {
+                return [.clearFailover(reason: "the candidate \(named) cannot be promoted: \(why)")]
+            }
+            target = m
+        } else {
+            guard let best = placement.best else {
+                return [.clearFailover(reason: "no member qualifies for the \(request.kind.rawValue): " + placement.exclusionSummary)]
+            }
+            target = best
+        }
+        if local.isRunningPrimary {
+            return [.switchover(to: target.name, raftID: target.raftID, kind: request.kind)]
+        }
+        if request.kind == .switchover {
+            return [.clearFailover(reason: "a switchover needs a running primary; \(me)'s Postgres is not one (use failover)")]
+        }
+        if let t = transfer, t.member == target.name {
+            if input.now.milliseconds(since: t.at) < input.cluster.config.transferTimeoutMs {
+                return [.wait(reason: "handing leadership to \(t.member) for the failover")]
+            }
+            return [.clearFailover(reason: "the leadership transfer to \(t.member) did not complete")]
+        }
+        transfer = PendingTransfer(member: target.name, at: input.now)
+        return [.transferLeadership(to: target.name, raftID: target.raftID, reason: "manual failover to \(target.name)")]
     }
 
     /// Feeds back what happened to an action, so retries back off and a failed rewind leads

@@ -71,11 +71,15 @@ public struct ControlData: Hashable, Sendable {
     public var timeline: UInt32
     /// "Database cluster state".
     public var state: ClusterState
+    /// "Latest checkpoint location": after a clean stop, where the shutdown checkpoint record
+    /// starts (a standby that received WAL beyond it has everything the primary wrote).
+    public var checkpointLocation: LSN?
 
-    public init(systemIdentifier: UInt64, timeline: UInt32, state: ClusterState) {
+    public init(systemIdentifier: UInt64, timeline: UInt32, state: ClusterState, checkpointLocation: LSN? = nil) {
         self.systemIdentifier = systemIdentifier
         self.timeline = timeline
         self.state = state
+        self.checkpointLocation = checkpointLocation
     }
 
     /// `pg_controldata`'s "Database cluster state" values.

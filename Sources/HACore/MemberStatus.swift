@@ -35,12 +35,15 @@ public struct MemberStatus: Hashable, Sendable, Codable {
     public var serverVersion: Int?
     /// Wall-clock time of the report, Unix milliseconds (for display; decisions use `Instant`).
     public var reportedAtUnixMs: UInt64
+    /// The base URL of its REST API (Patroni's `api_url`).
+    public var apiURL: String?
 
     public init(name: String, raftID: UInt64, role: MemberRole, state: PostgresRunState, host: String, port: Int,
                 systemIdentifier: UInt64? = nil, timeline: UInt32? = nil, walPosition: LSN? = nil,
                 receivedLSN: LSN? = nil, replayedLSN: LSN? = nil, streaming: Bool = false, following: String? = nil,
                 tags: Tags = Tags(), replication: [ReplicationRow] = [], serverVersion: Int? = nil,
-                reportedAtUnixMs: UInt64 = 0) {
+                reportedAtUnixMs: UInt64 = 0, apiURL: String? = nil) {
+        self.apiURL = apiURL
         self.name = name
         self.raftID = raftID
         self.role = role
@@ -76,6 +79,7 @@ public struct MemberStatus: Hashable, Sendable, Codable {
         case name, raftID = "raft_id", role, state, host, port, systemIdentifier = "system_identifier", timeline
         case walPosition = "wal_position", receivedLSN = "received_location", replayedLSN = "replayed_location"
         case streaming, following, tags, replication, serverVersion = "server_version", reportedAtUnixMs = "reported_at_ms"
+        case apiURL = "api_url"
     }
 }
 
@@ -92,6 +96,8 @@ public enum PostgresRunState: String, Hashable, Sendable, Codable {
     case running
     case starting
     case stopped
+    /// A clean stop is under way (a switchover's shutdown checkpoint).
+    case stopping
     /// It exited without being asked to.
     case crashed
     /// A base backup, rewind or bootstrap is under way.

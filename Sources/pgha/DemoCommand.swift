@@ -92,6 +92,8 @@ struct DemoCommand: AsyncParsableCommand {
             Connect (psql, or any libpq client):
               read-write:     psql '\(cluster.primaryDSN)'
               prefer standby: psql '\(cluster.standbyDSN)'
+            REST API (Patroni's paths): curl \(cluster.restURL(1))/cluster   (unsafe methods: user admin, password in demo.json)
+            CLI: pgha list --config \(cluster.configPath(1))      pgha switchover --config \(cluster.configPath(1)) --force
             Facts in \(directory)/demo.json. Watch a failover: kill -9 the primary's agent PID above.
             Ctrl-C stops the cluster; `pgha demo --stop --dir \(directory)` stops it from elsewhere.
 
@@ -167,12 +169,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     static func table(_ view: ClusterView, cluster: LocalAgentCluster) -> String {
         let primaryLSN = view.members.values.first { $0.role == .primary }?.walPosition
-        var rows = [["member", "role", "state", "timeline", "lag", "postgres", "agent pid"]]
+        var rows = [["member", "role", "state", "timeline", "lag", "postgres", "rest api", "agent pid"]]
         for i in 1...cluster.size {
             let name = cluster.name(i)
             guard let m = view.members[name] else {
                 rows.append([name, "?", view.staleMembers[name] != nil ? "no recent report" : "?", "", "",
-                             "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.pid(i).map { "\($0)" } ?? "-"])
+                             "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.restURL(i), cluster.pid(i).map { "\($0)" } ?? "-"])
                 continue
             }
             var lag = ""
@@ -180,7 +182,7 @@ struct DemoCommand: AsyncParsableCommand {
             var state = m.state.rawValue
             if m.role == .replica, m.state == .running { state = m.streaming ? "streaming" : "running" }
             rows.append([name, m.role.rawValue, state, m.timeline.map { "\($0)" } ?? "", lag,
-                         "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.pid(i).map { "\($0)" } ?? "-"])
+                         "127.0.0.1:\(cluster.ports[i - 1].postgres)", cluster.restURL(i), cluster.pid(i).map { "\($0)" } ?? "-"])
         }
         let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { r in r.enumerated().map { $0.element.padding(toLength: widths[$0.offset] + 2, withPad: " ", startingAt: 0) }
@@ -242,8 +244,9 @@ final class DemoState: @unchecked Sendable {
         var agentPID: Int32?
         var dataDirectory: String
         var config: String
+        var restURL: String
         enum CodingKeys: String, CodingKey {
-            case name, postgres, agentPID = "agent_pid", dataDirectory = "data_dir", config
+            case name, postgres, agentPID = "agent_pid", dataDirectory = "data_dir", config, restURL = "rest_url"
         }
     }
 
@@ -255,8 +258,11 @@ final class DemoState: @unchecked Sendable {
         var members: [Member]
         var dsn: String
         var dsnPreferStandby: String
+        var restUser: String
+        var restPassword: String
         enum CodingKeys: String, CodingKey {
             case cluster, directory, demoPID = "demo_pid", running, members, dsn, dsnPreferStandby = "dsn_prefer_standby"
+            case restUser = "rest_user", restPassword = "rest_password"
         }
     }
 
@@ -266,10 +272,11 @@ final class DemoState: @unchecked Sendable {
     func write(running: Bool = true) {
         let members = (1...cluster.size).map { i in
             Member(name: cluster.name(i), postgres: "127.0.0.1:\(cluster.ports[i - 1].postgres)", agentPID: cluster.pid(i),
-                   dataDirectory: cluster.postgresDataDirectory(i), config: cluster.configPath(i))
+                   dataDirectory: cluster.postgresDataDirectory(i), config: cluster.configPath(i), restURL: cluster.restURL(i))
         }
         let file = File(cluster: cluster.cluster, directory: cluster.directory, demoPID: getpid(), running: running,
-                        members: members, dsn: cluster.primaryDSN, dsnPreferStandby: cluster.standbyDSN)
+                        members: members, dsn: cluster.primaryDSN, dsnPreferStandby: cluster.standbyDSN,
+                        restUser: "admin", restPassword: cluster.apiPassword)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         if let data = try? e.encode(file) { try? data.write(to: URL(fileURLWithPath: cluster.directory + "/demo.json"), options: .atomic) }

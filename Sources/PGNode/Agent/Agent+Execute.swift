@@ -139,6 +139,14 @@ extension Agent {
             }
             return false
 
+        case .switchover(let member, let raftID, let kind):
+            return await switchover(to: member, raftID: raftID, kind: kind, input)
+
+        case .clearFailover(let reason):
+            await clearFailover(reason: reason)
+            runAgain = true
+            return false
+
         case .syncSlots(let members):
             do {
                 try await postgres.syncSlots(Set(members.map(PostgresController.slotName(for:))))
@@ -273,6 +281,7 @@ extension Agent {
             return false
         }
         counters.promotions += 1
+        if reason.hasPrefix("failover") || reason == "manual failover" { counters.failovers += 1 }
         statusRound = nil
         // A checkpoint puts the new timeline into pg_control at once, which pg_rewind reads
         // from its source (Patroni does the same after promoting).

@@ -44,6 +44,10 @@ public actor Agent {
     var startedAsPrimary = false
     /// Counters for status and tests.
     public internal(set) var counters = AgentCounters()
+    /// The snapshot of the last cycle, for the REST API and metrics.
+    public nonisolated let snapshots = AgentSnapshotBox()
+    /// Local operations asked for over the REST API, run at the start of the next cycle.
+    var pendingOperations: [(LocalOperation, CheckedContinuation<LocalOperationResult, Never>)] = []
 
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
@@ -123,6 +127,7 @@ public actor Agent {
     }
 
     func cycle() async {
+        await runPendingOperations()
         let local = await observe()
         lastLocal = local
         guard let status = await runtime.status() else { return }
@@ -139,7 +144,8 @@ public actor Agent {
                             leader: status.leader.map { config.memberNames[$0] ?? "node\($0.rawValue)" },
                             leaseDeadline: lease.map { Instant($0.deadline) }, voters: voters)
         let input = HAInput(now: Instant(.now()), me: config.name, tags: config.tags, raft: raft, cluster: lastView,
-                            local: local, statusRound: statusRound)
+                            local: local, statusRound: statusRound,
+                            wallClockUnixMs: UInt64(Date().timeIntervalSince1970 * 1000))
         // Keep the fence in step with what runs (a primary found running under our lease is
         // guarded; anything else needs no fence).
         if local.isRunningPrimary && input.holdsLease {
@@ -152,12 +158,24 @@ public actor Agent {
             let removed = await postgres.removeSetAsideDirectories()
             if !removed.isEmpty { logger.notice("removed the data directory set aside by the rebuild", metadata: ["paths": "\(removed)"]) }
         }
+        if raft.isLeader && !input.holdsLease {
+            // A new leader's lease follows its first quorum-acknowledged heartbeat round, a few
+            // milliseconds away: look again then rather than a whole loop period later.
+            let agent = self
+            Task { try? await Task.sleep(for: .milliseconds(10)); agent.wake() }
+        }
         let actions = ha.decide(input)
         for action in actions {
             if stopping { return }
             guard await execute(action, input) else { break }
         }
-        report(local: actions.contains(where: \.changesPostgres) ? await observe() : local, raft: raft)
+        let after = actions.contains(where: \.changesPostgres) ? await observe() : local
+        report(local: after, raft: raft)
+        snapshots.publish(AgentSnapshot(
+            member: memberStatus(from: after), local: after, raft: raft, commitIndex: status.commit.rawValue,
+            appliedIndex: status.applied.rawValue, cluster: lastView, at: Instant(.now()),
+            atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+            waitingFor: actions.lazy.compactMap { if case .wait(let r) = $0 { return r }; return nil }.first, counters: counters))
     }
 
     // MARK: Reports
@@ -186,7 +204,8 @@ public actor Agent {
             timeline: r?.timeline ?? { if case .initialized(let c) = local.dataDirectory { return c.timeline }; return nil }(),
             walPosition: r?.walPosition, receivedLSN: r?.receivedLSN, replayedLSN: r?.replayedLSN,
             streaming: r?.streaming ?? false, following: r?.following, tags: config.tags, replication: r?.replication ?? [],
-            serverVersion: r?.serverVersion, reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000))
+            serverVersion: r?.serverVersion, reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+            apiURL: config.rest.connectURL)
     }
 
     /// Writes `members/<name>` when the role, state, timeline or upstream changed, else every
@@ -232,6 +251,9 @@ public struct AgentCounters: Sendable, Hashable {
     public var rebuilds = 0
     public var restarts = 0
     public var transfers = 0
+    public var failovers = 0
+    public var switchovers = 0
+    public var failedSwitchovers = 0
 }
 
 extension MemberStatus {
@@ -246,7 +268,7 @@ extension HAAction {
     /// Whether the action changes what the local Postgres is or runs.
     var changesPostgres: Bool {
         switch self {
-        case .setMayCampaign, .gatherStatus, .transferLeadership, .syncSlots, .refuse, .wait: return false
+        case .setMayCampaign, .gatherStatus, .transferLeadership, .syncSlots, .refuse, .wait, .clearFailover: return false
         default: return true
         }
     }

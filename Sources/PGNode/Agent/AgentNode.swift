@@ -25,6 +25,10 @@ public final class AgentNode: Sendable {
     public let store: StoreNode
     public let postgres: PostgresController
     public let fence: LeaseFence
+    /// The agent's metrics (served at `GET /metrics`).
+    public let metrics: AgentMetrics
+    /// The REST API server (nil when it could not be started: see the log).
+    public let rest: RESTServer?
     private let client: StoreClient
     private let threadPool: NIOThreadPool
     private let fenceLoop: MultiThreadedEventLoopGroup
@@ -32,9 +36,11 @@ public final class AgentNode: Sendable {
     private let guardLink: FenceGuardLink?
 
     private init(config: AgentConfig, agent: Agent, store: StoreNode, postgres: PostgresController, fence: LeaseFence,
-                 client: StoreClient, threadPool: NIOThreadPool, fenceLoop: MultiThreadedEventLoopGroup,
-                 guardLink: FenceGuardLink?) {
+                 metrics: AgentMetrics, rest: RESTServer?, client: StoreClient, threadPool: NIOThreadPool,
+                 fenceLoop: MultiThreadedEventLoopGroup, guardLink: FenceGuardLink?) {
         self.guardLink = guardLink
+        self.metrics = metrics
+        self.rest = rest
         self.config = config
         self.agent = agent
         self.store = store
@@ -118,14 +124,27 @@ public final class AgentNode: Sendable {
         let agent = Agent(config: config, runtime: runtime, client: client, postgres: postgres, fence: fence, logger: logger)
         agentSlot.withLockedValue { $0 = agent }
         fence.start()
-        let node = AgentNode(config: config, agent: agent, store: store, postgres: postgres, fence: fence, client: client,
-                             threadPool: threadPool, fenceLoop: fenceLoop, guardLink: guardLink)
+        let metrics = AgentMetrics(scope: config.store.cluster, member: config.name)
+        runtime.observePersistDurations { metrics.recordPersist($0) }
+        let api = RESTAPI(backend: AgentRESTBackend(config: config, agent: agent, fence: fence, client: client, metrics: metrics),
+                          settings: config.rest, logger: logger) { metrics.recordRequest(path: $0, status: $1) }
+        let rest: RESTServer?
+        do {
+            rest = try await RESTServer.start(api: api, settings: config.rest, logger: logger)
+        } catch {
+            // The agent keeps Postgres safe without its API; say so loudly.
+            logger.error("the REST API did not start; the agent runs without it", metadata: ["error": "\(error)"])
+            rest = nil
+        }
+        let node = AgentNode(config: config, agent: agent, store: store, postgres: postgres, fence: fence, metrics: metrics,
+                             rest: rest, client: client, threadPool: threadPool, fenceLoop: fenceLoop, guardLink: guardLink)
         node.loopTask.withLockedValue { $0 = Task { await agent.run() } }
         return node
     }
 
     /// Stops Postgres cleanly (a primary hands leadership over first), then every part.
     public func shutdown() async {
+        await rest?.shutdown()
         await agent.stop()
         await loopTask.withLockedValue { $0 }?.value
         await fence.stop()

@@ -46,7 +46,11 @@ public enum ClusterState {
                 if let c = try? decoder.decode(DynamicConfig.self, from: data) { view.config = c } else {
                     problems.append("\(key): not a dynamic configuration")
                 }
-            case .sync, .failover, .raftMember:
+            case .failover:
+                if let f = try? decoder.decode(FailoverRequest.self, from: data) { view.failover = f } else {
+                    problems.append("\(key): not a failover request")
+                }
+            case .sync, .raftMember:
                 break
             }
         }

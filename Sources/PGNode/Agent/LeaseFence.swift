@@ -51,6 +51,8 @@ public final class LeaseFence: Sendable {
     private let onFenced: @Sendable (String) -> Void
     private let logger: Logger
     private let fenceCount = NIOLockedValueBox(0)
+    /// The deadline of the lease the armed fence last confirmed (nil while disarmed).
+    private let confirmedDeadline = NIOLockedValueBox<NIODeadline?>(nil)
 
     final class State {
         /// The term the fence was armed in; nil: disarmed.
@@ -82,6 +84,12 @@ public final class LeaseFence: Sendable {
 
     /// How many times the fence fired since start.
     public var fenced: Int { fenceCount.withLockedValue { $0 } }
+
+    /// Whether the fence is armed and the lease it last confirmed (every `interval`) holds at
+    /// `now`: the REST API's `/primary` check, answered without asking the Raft loop.
+    public func guardsValidLease(at now: NIODeadline = .now()) -> Bool {
+        confirmedDeadline.withLockedValue { $0 }.map { now < $0 } ?? false
+    }
 
     /// Starts the timer.
     public func start() {
@@ -120,6 +128,7 @@ public final class LeaseFence: Sendable {
             }
             s.armedTerm = known.term
             s.pid = pid
+            self.confirmedDeadline.withLockedValue { $0 = known.deadline }
             if newlyArmed {
                 self.logger.info("lease fence armed", metadata: ["raft.term": "\(known.term.rawValue)",
                                                                  "postgres.pid": "\(pid.map { "\($0)" } ?? "-")"])
@@ -140,6 +149,7 @@ public final class LeaseFence: Sendable {
 
     private func disarmOnLoop() {
         let s = box.value
+        confirmedDeadline.withLockedValue { $0 = nil }
         guard s.armedTerm != nil else { return }
         s.armedTerm = nil
         s.pid = nil
@@ -169,6 +179,7 @@ public final class LeaseFence: Sendable {
         guard let term = s.armedTerm else { return }
         let now = NIODeadline.now()
         if let known = s.known, known.term == term, known.isValid(at: now) {
+            confirmedDeadline.withLockedValue { $0 = known.deadline }
             hooks.renew(known.deadline)
             return
         }

@@ -15,6 +15,8 @@ public final class LocalAgentCluster: @unchecked Sendable {
         public var postgres: Int
         public var raft: Int
         public var client: Int
+        /// The REST API.
+        public var rest: Int
     }
 
     public let binary: String
@@ -25,6 +27,8 @@ public final class LocalAgentCluster: @unchecked Sendable {
     public let secret: String
     public let superuserPassword: String
     public let replicationPassword: String
+    /// The REST API's basic-auth user `admin`'s password (unsafe methods need it).
+    public let apiPassword: String
     /// Postgres settings for every member (`postgresql.parameters`).
     public let postgresParameters: [String: String]
     private let processes = NIOLockedValueBox<[Int: Process]>([:])
@@ -39,7 +43,8 @@ public final class LocalAgentCluster: @unchecked Sendable {
 
     /// Prepares `directory` (created if missing) for `size` members with ports from
     /// `portBase`: Postgres on portBase + i − 1, Raft on portBase + 10 + i − 1, the store's
-    /// clients on portBase + 20 + i − 1. Throws if a port is taken.
+    /// clients on portBase + 20 + i − 1, the REST API on portBase + 30 + i − 1. Throws if a
+    /// port is taken.
     public init(binary: String, directory: String, size: Int = 3, portBase: Int, cluster: String = "demo",
                 postgresParameters: [String: String] = [:]) throws {
         self.postgresParameters = postgresParameters
@@ -49,17 +54,18 @@ public final class LocalAgentCluster: @unchecked Sendable {
         self.cluster = cluster
         var ports: [Ports] = []
         for i in 0..<size {
-            ports.append(Ports(postgres: portBase + i, raft: portBase + 10 + i, client: portBase + 20 + i))
+            ports.append(Ports(postgres: portBase + i, raft: portBase + 10 + i, client: portBase + 20 + i, rest: portBase + 30 + i))
         }
         self.ports = ports
         for p in ports {
-            for port in [p.postgres, p.raft, p.client] where !Self.isFree(port) {
+            for port in [p.postgres, p.raft, p.client, p.rest] where !Self.isFree(port) {
                 throw StartRefused(reason: "port \(port) on 127.0.0.1 is in use; choose another --port-base")
             }
         }
         secret = Self.randomToken()
         superuserPassword = Self.randomToken()
         replicationPassword = Self.randomToken()
+        apiPassword = Self.randomToken()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for i in 1...size {
             try FileManager.default.createDirectory(atPath: memberDirectory(i), withIntermediateDirectories: true)
@@ -92,8 +98,14 @@ public final class LocalAgentCluster: @unchecked Sendable {
               pg_hba:
                 - "host all all 127.0.0.1/32 scram-sha-256"
               parameters: {\(postgresParameters.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", "))}
+            restapi:
+              listen: "127.0.0.1:\(ports[i - 1].rest)"
+              authentication: { username: admin, password: \(apiPassword) }
             """
     }
+
+    /// Member `i`'s REST API base URL.
+    public func restURL(_ i: Int) -> String { "http://127.0.0.1:\(ports[i - 1].rest)" }
 
     /// The libpq multi-host connection string for the writable primary.
     public var primaryDSN: String { dsn(attrs: "target_session_attrs=read-write") }

@@ -27,6 +27,7 @@ import RaftCore
 /// tags: { nofailover: false, noloadbalance: false, failover_priority: 1 }
 /// watchdog: { mode: off, device: /dev/watchdog, safety_margin: 5 }
 /// ha: { loop_ms: 250, report_ms: 1000, status_round_ms: 400 }
+/// restapi: { listen: "0.0.0.0:8008", connect_address: "10.0.0.1:8008" }   # see RESTSettings
 /// ```
 /// Every scalar can be overridden by an environment variable named after its path:
 /// `PGHA_` + the keys joined by `_`, upper-cased (`PGHA_POSTGRESQL_DATA_DIR`,
@@ -42,9 +43,11 @@ public struct AgentConfig: Sendable {
     public var tags: Tags
     public var watchdog: WatchdogSettings
     public var ha: HATimings
+    /// The REST API (`restapi:`).
+    public var rest: RESTSettings
 
     /// The agent's top-level keys, beside the store's.
-    static let agentKeys: Set<String> = ["name", "postgresql", "tags", "watchdog", "ha"]
+    static let agentKeys: Set<String> = ["name", "postgresql", "tags", "watchdog", "ha", "restapi"]
 
     /// Scalar settings that environment variables may override.
     static let overridable: [[String]] = [
@@ -58,6 +61,9 @@ public struct AgentConfig: Sendable {
         ["tags", "nofailover"], ["tags", "noloadbalance"], ["tags", "failover_priority"],
         ["watchdog", "mode"], ["watchdog", "device"], ["watchdog", "safety_margin"],
         ["ha", "loop_ms"], ["ha", "report_ms"], ["ha", "status_round_ms"],
+        ["restapi", "listen"], ["restapi", "connect_address"], ["restapi", "certfile"], ["restapi", "keyfile"],
+        ["restapi", "authentication", "username"], ["restapi", "authentication", "password"],
+        ["restapi", "authentication", "password_file"],
     ]
 
     /// Parses and validates YAML text, collecting every problem: the error lists each bad key
@@ -118,11 +124,12 @@ public struct AgentConfig: Sendable {
         let tags = parseTags(root["tags"], &r)
         let watchdog = WatchdogSettings.parse(root["watchdog"], &r)
         let ha = HATimings.parse(root["ha"], &r)
+        let rest = RESTSettings.parse(root["restapi"], readFile: readFile, &r)
         guard r.problems.isEmpty, let store, let postgres else {
             throw ConfigErrors(problems: r.problems.isEmpty ? [ConfigError(key: "(document)", problem: "is incomplete")] : r.problems)
         }
         return AgentConfig(store: store, name: name, memberNames: names, postgres: postgres, tags: tags,
-                           watchdog: watchdog, ha: ha)
+                           watchdog: watchdog, ha: ha, rest: rest)
     }
 
     static func isMemberName(_ s: String) -> Bool {
@@ -273,7 +280,7 @@ public struct PostgresSection: Sendable, Hashable {
     public static let ownedParameters = ["port", "listen_addresses", "unix_socket_directories", "hba_file",
                                          "primary_conninfo", "primary_slot_name", "hot_standby", "config_file", "data_directory"]
 
-    private static func credentials(_ value: Any?, _ key: String, defaultName: String, readFile: (String) throws -> String,
+    static func credentials(_ value: Any?, _ key: String, defaultName: String, readFile: (String) throws -> String,
                                     _ r: inout SectionReader) -> (String, String?) {
         guard let value else { return (defaultName, nil) }
         guard let m = value as? [String: Any] else {

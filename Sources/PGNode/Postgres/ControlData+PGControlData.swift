@@ -14,6 +14,7 @@ extension ControlData {
         guard let id = fields["Database system identifier"].flatMap({ UInt64($0) }),
               let timeline = fields["Latest checkpoint's TimeLineID"].flatMap({ UInt32($0) }),
               let state = fields["Database cluster state"] else { return nil }
-        self.init(systemIdentifier: id, timeline: timeline, state: ClusterState(rawValue: state) ?? .unknown)
+        self.init(systemIdentifier: id, timeline: timeline, state: ClusterState(rawValue: state) ?? .unknown,
+                  checkpointLocation: fields["Latest checkpoint location"].flatMap(LSN.init(parsing:)))
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import HACore
 
 extension PostgresController {
-    /// Promotes the running standby: `pg_promote(wait => true, wait_seconds => waitSeconds)`.
+    /// Promotes the running standby: `pg_promote(wait => false)`, then waits (polling every 5 ms)
+    /// until it leaves recovery, for at most `waitSeconds`.
     /// Postgres removes `standby.signal` itself; pgha then renders the configuration of a
     /// primary (no `primary_conninfo`) for the next start. Returns the new timeline and the
     /// WAL position right after the promotion. Throws if Postgres does not run, is not in
@@ -11,8 +12,16 @@ extension PostgresController {
         try requireRunning("promoting")
         let result = try await onPool { () throws -> (UInt32, LSN) in
             let session = try self.localSession(statementTimeout: .seconds(Int64(waitSeconds) + 10))
-            let done = try session.rows("select pg_promote(wait => true, wait_seconds => \(max(1, waitSeconds)))")
-            guard done.first?.first == "t" else {
+            // pg_promote(wait => true) looks every 100 ms; polling every 5 ms takes the writes
+            // back up to 95 ms sooner.
+            _ = try session.rows("select pg_promote(wait => false)")
+            let deadline = Date().addingTimeInterval(TimeInterval(max(1, waitSeconds)))
+            var promoted = false
+            while !promoted && Date() < deadline {
+                promoted = try session.rows("select pg_is_in_recovery()").first?.first == "f"
+                if !promoted { usleep(5_000) }
+            }
+            guard promoted else {
                 throw PostgresError(.timedOut, what: "the promotion did not finish within \(waitSeconds) s", location: session.location,
                                     detail: self.logTail(), remedy: "see the Postgres log; it may still finish (observe() tells), or stop and retry")
             }

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RaftCore
@@ -21,6 +22,8 @@ final class LogWriter: @unchecked Sendable {
     /// Entries kept in `view` before a new snapshot's index, so that a follower a little
     /// behind catches up with entries rather than a whole snapshot.
     let snapshotTail: UInt64
+    /// Told how long each durable write (its fsyncs included) took, on the writer's thread.
+    let persistObserver = NIOLockedValueBox<(@Sendable (Duration) -> Void)?>(nil)
 
     init(durable: sending any DurableRaftStorage, snapshotTail: UInt64) throws {
         self.durable = durable
@@ -47,7 +50,11 @@ final class LogWriter: @unchecked Sendable {
     /// completes on `loop` once they are (or with the storage's error), after `view` shows
     /// them.
     func persist(_ ready: Ready, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        pool.runIfActive(eventLoop: loop) { try self.durable.persist(ready) }.map {
+        pool.runIfActive(eventLoop: loop) {
+            let began = ContinuousClock.now
+            try self.durable.persist(ready)
+            self.persistObserver.withLockedValue { $0 }?(ContinuousClock.now - began)
+        }.map {
             if let s = ready.snapshot { self.view.applySnapshot(s) }
             self.view.append(ready.entries)
             if let hs = ready.hardState { self.view.setHardState(hs) }

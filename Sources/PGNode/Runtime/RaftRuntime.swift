@@ -195,6 +195,12 @@ public final class RaftRuntime: Sendable {
         return s.lastTick + .nanoseconds(delta &* interval)
     }
 
+    /// Calls `observer` with the duration of every durable write of the log (fsyncs included),
+    /// on the writer's thread; it must not block.
+    public func observePersistDurations(_ observer: @escaping @Sendable (Duration) -> Void) {
+        writer.persistObserver.withLockedValue { $0 = observer }
+    }
+
     /// Hands leadership to `target`.
     public func transferLeadership(to target: NodeID) async throws(StoreError) {
         // (An untyped closure: a typed-throws closure here crashes the 6.3 compiler.)

@@ -1,0 +1,99 @@
+import Foundation
+import HACore
+import Logging
+
+/// A change to this member's Postgres that an operator asked for (`POST /restart`,
+/// `/reinitialize`, `/reload`). The agent runs it at the start of its next cycle, so it never
+/// interleaves with a decision.
+public enum LocalOperation: Sendable, Hashable {
+    /// Stop cleanly and start again in the same role (a primary only while it holds the lease).
+    case restart
+    /// Replace this replica's data with a fresh base backup from the primary.
+    case reinitialize
+    /// Reload the Postgres configuration (`pg_reload_conf()`).
+    case reload
+}
+
+/// How a `LocalOperation` went.
+public struct LocalOperationResult: Sendable, Hashable {
+    /// Whether it was carried out.
+    public var done: Bool
+    /// What happened, for the API's answer.
+    public var message: String
+    /// It was not attempted because it does not apply (e.g. reinitialize on the primary).
+    public var refused: Bool = false
+}
+
+extension Agent {
+    /// Queues `operation` for the next cycle and waits for its result.
+    public func perform(_ operation: LocalOperation) async -> LocalOperationResult {
+        await withCheckedContinuation { continuation in
+            pendingOperations.append((operation, continuation))
+            wake()
+        }
+    }
+
+    func runPendingOperations() async {
+        while !pendingOperations.isEmpty {
+            let (operation, continuation) = pendingOperations.removeFirst()
+            continuation.resume(returning: await run(operation))
+        }
+    }
+
+    private func run(_ operation: LocalOperation) async -> LocalOperationResult {
+        let local = await observe()
+        guard let status = await runtime.status() else { return LocalOperationResult(done: false, message: "the agent is stopping") }
+        let lease = await runtime.leaderLease()
+        let leader = status.leader.map { config.memberNames[$0] ?? "node\($0.rawValue)" }
+        switch operation {
+        case .reload:
+            guard local.process == .running else { return LocalOperationResult(done: false, message: "Postgres is not running") }
+            do {
+                _ = try await postgres.query("select pg_reload_conf()")
+                logger.notice("reloaded the Postgres configuration (asked over the REST API)")
+                return LocalOperationResult(done: true, message: "reloaded")
+            } catch {
+                return LocalOperationResult(done: false, message: "reload failed: \(error)")
+            }
+
+        case .restart:
+            logger.notice("restarting Postgres (asked over the REST API)")
+            if local.isRunningPrimary {
+                guard status.role == .leader, let lease, lease.isValid() else {
+                    return LocalOperationResult(done: false, message: "this primary does not hold the lease", refused: true)
+                }
+                await postgres.stop(.fast, timeout: .seconds(60))
+                await fence.disarm()
+                let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: true, term: status.term.rawValue,
+                    leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: await observe())
+                let ok = await execute(.startPrimary, input)
+                return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
+            }
+            guard local.isRunningReplica || local.process == .stopped else {
+                return LocalOperationResult(done: false, message: "Postgres is neither a running primary nor a replica", refused: true)
+            }
+            if case .initialized(let c) = local.dataDirectory, c.lastRanAsPrimary, !local.isRunningReplica {
+                return LocalOperationResult(done: false, message: "a former primary rejoins through the HA loop (pg_rewind)", refused: true)
+            }
+            await postgres.stop(.fast, timeout: .seconds(60))
+            let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: false, term: status.term.rawValue,
+                leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: await observe())
+            let following = leader.flatMap { $0 == config.name ? nil : $0 }
+            let ok = await execute(.startReplica(following: following), input)
+            return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
+
+        case .reinitialize:
+            guard status.role != .leader, !local.isRunningPrimary else {
+                return LocalOperationResult(done: false, message: "I am the leader, can not reinitialize", refused: true)
+            }
+            guard let leader, lastView.members[leader]?.role == .primary else {
+                return LocalOperationResult(done: false, message: "no running primary to take a base backup from", refused: true)
+            }
+            logger.notice("reinitializing this member from the primary (asked over the REST API)", metadata: ["source": "\(leader)"])
+            let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: false, term: status.term.rawValue,
+                leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: local)
+            let ok = await execute(.rebuild(from: leader), input)
+            return LocalOperationResult(done: ok, message: ok ? "reinitialized from \(leader)" : "reinitialize failed; see the agent's log")
+        }
+    }
+}
