@@ -104,6 +104,19 @@ public final class LocalAgentCluster: @unchecked Sendable {
             """
     }
 
+    /// An HAProxy configuration in front of this cluster (read-write on `primaryPort`,
+    /// read-only on `replicaPort`), checking each member's REST API.
+    public func haproxyConfig(primaryPort: Int, replicaPort: Int) -> HAProxyConfig {
+        var c = HAProxyConfig(members: (1...size).map { i in
+            HAProxyConfig.Member(name: name(i), postgresHost: "127.0.0.1", postgresPort: ports[i - 1].postgres, restPort: ports[i - 1].rest)
+        })
+        c.primaryPort = primaryPort
+        c.replicaPort = replicaPort
+        // Fast checks on loopback: a dead primary is marked down within about half a second.
+        c.checkIntervalMs = 250
+        return c
+    }
+
     /// Member `i`'s REST API base URL.
     public func restURL(_ i: Int) -> String { "http://127.0.0.1:\(ports[i - 1].rest)" }
 

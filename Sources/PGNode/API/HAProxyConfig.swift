@@ -1,0 +1,69 @@
+/// A working HAProxy configuration in front of a pgha cluster (what `pgha haproxy-config`
+/// prints): a read-write port whose backends are checked with `OPTIONS /primary` (200 only on
+/// the writable primary that holds the lease) and a read-only port checked with
+/// `OPTIONS /replica`; a backend marked down has its sessions shut, so clients reconnect to
+/// the new primary at once.
+public struct HAProxyConfig: Sendable, Hashable {
+    /// One member: where its Postgres and its REST API listen.
+    public struct Member: Sendable, Hashable {
+        public var name: String
+        public var postgresHost: String
+        public var postgresPort: Int
+        public var restPort: Int
+        public var restUsesTLS: Bool
+        public init(name: String, postgresHost: String, postgresPort: Int, restPort: Int, restUsesTLS: Bool = false) {
+            self.name = name
+            self.postgresHost = postgresHost
+            self.postgresPort = postgresPort
+            self.restPort = restPort
+            self.restUsesTLS = restUsesTLS
+        }
+    }
+
+    public var members: [Member]
+    public var bind: String = "127.0.0.1"
+    public var primaryPort: Int = 5000
+    public var replicaPort: Int = 5001
+    /// Check interval in milliseconds; a backend changes state after `fall` failed or `rise`
+    /// passed checks.
+    public var checkIntervalMs: Int = 1_000
+    public var fall: Int = 2
+    public var rise: Int = 1
+    /// Where HAProxy's statistics page listens (nil: none).
+    public var statsPort: Int?
+
+    public init(members: [Member]) { self.members = members }
+
+    /// The configuration text.
+    public var text: String {
+        var lines = [
+            "# HAProxy in front of a pgha cluster (written by pgha haproxy-config).",
+            "global",
+            "    maxconn 1000",
+            "defaults",
+            "    mode tcp",
+            "    retries 2",
+            "    timeout client 30m",
+            "    timeout connect 4s",
+            "    timeout server 30m",
+            "    timeout check 2s",
+        ]
+        if let statsPort {
+            lines += ["listen stats", "    mode http", "    bind \(bind):\(statsPort)", "    stats enable", "    stats uri /"]
+        }
+        for (name, port, path) in [("primary", primaryPort, "/primary"), ("replicas", replicaPort, "/replica")] {
+            lines += [
+                "listen \(name)",
+                "    bind \(bind):\(port)",
+                "    option httpchk OPTIONS \(path)",
+                "    http-check expect status 200",
+                "    default-server inter \(checkIntervalMs)ms fall \(fall) rise \(rise) on-marked-down shutdown-sessions",
+            ]
+            for m in members {
+                lines.append("    server \(m.name) \(m.postgresHost):\(m.postgresPort) maxconn 100 check port \(m.restPort)"
+                    + (m.restUsesTLS ? " check-ssl verify none" : ""))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
