@@ -177,12 +177,13 @@ struct BenchFailover: AsyncParsableCommand {
     }
 }
 
-/// `pgha bench pg-failover`: Postgres write-unavailability after kill -9 of the primary's agent.
+/// `pgha bench pg-failover`: Postgres write-unavailability after kill -9 of the primary's agent,
+/// or (`--switchover`) across a planned switchover; `--haproxy` writes through HAProxy.
 struct BenchPostgresFailover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pg-failover",
-        abstract: "Kill -9 the primary's agent of a real three-agent cluster, round after round; report write unavailability and rejoin time.",
-        discussion: "A client writes every 20 ms through the libpq multi-host string (target_session_attrs=read-write). Reports per round and the median and maximum. Asserts nothing."
+        abstract: "Kill -9 the primary's agent of a real three-agent cluster (or switch over), round after round; report write unavailability and rejoin time.",
+        discussion: "A client writes every 20 ms through the libpq multi-host string (target_session_attrs=read-write), or through HAProxy with --haproxy. Reports per round and the median and maximum. Asserts nothing."
     )
 
     @Option(help: "Rounds (each kills the current primary's agent).") var rounds: Int = 10
@@ -190,20 +191,26 @@ struct BenchPostgresFailover: AsyncParsableCommand {
     @Option(help: "Folder for the members (default: a new temp folder, removed afterwards).") var dir: String?
     @Flag(help: "Run with synchronous_standby_names='ANY 1 (*)' (a commit waits for one standby) instead of asynchronous replication.")
     var sync = false
+    @Flag(help: "Change the primary with a planned switchover (POST /switchover) instead of kill -9.") var switchover = false
+    @Flag(help: "Write through HAProxy's read-write port (checked with OPTIONS /primary) instead of the multi-host string.")
+    var haproxy = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
         guard rounds >= 1 else { throw ValidationError("--rounds must be positive") }
         let directory = dir ?? "/tmp/pgha-bench-\(getpid())"
-        let bench = PostgresFailoverBenchmark(
+        var bench = PostgresFailoverBenchmark(
             binary: DemoCommand.executablePath(),
             directory: directory, portBase: portBase, rounds: rounds,
             parameters: sync ? ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"] : [:])
+        bench.change = switchover ? .switchover : .killAgent
+        bench.viaHAProxy = haproxy
         let quiet = json
         let results = try await bench.run { i, r in
             guard !quiet else { return }
-            print("round \(i): killed \(r.killed), promoted \(r.promoted): writes unavailable \(Int(r.unavailableMs)) ms, "
-                + "acknowledged writes lost \(r.lostWrites), old primary streaming again \(r.rejoinMs.map { "\(Int($0)) ms" } ?? "never") after restart")
+            print("round \(i): \(switchover ? "switched over from" : "killed") \(r.killed), promoted \(r.promoted): writes unavailable \(Int(r.unavailableMs)) ms, "
+                + "acknowledged writes lost \(r.lostWrites), old primary streaming again \(r.rejoinMs.map { "\(Int($0)) ms" } ?? "never") after "
+                + (switchover ? "the request" : "restart"))
             fflush(nil)
         }
         if dir == nil { try? FileManager.default.removeItem(atPath: directory) }
@@ -218,7 +225,8 @@ struct BenchPostgresFailover: AsyncParsableCommand {
         }
         print("\n| rounds | mode | unavailable median | unavailable max | lost writes | rejoin median | rejoin max |")
         print("|---|---|---|---|---|---|---|")
-        print("| \(results.count) | \(sync ? "ANY 1 sync" : "async") | \(Int(median)) ms | \(Int(worst)) ms | "
+        let mode = (switchover ? "switchover, " : "kill -9, ") + (sync ? "ANY 1 sync" : "async") + (haproxy ? ", via HAProxy" : "")
+        print("| \(results.count) | \(mode) | \(Int(median)) ms | \(Int(worst)) ms | "
             + "\(results.map(\.lostWrites).reduce(0, +)) | \(rejoins.isEmpty ? "-" : "\(Int(rejoins[rejoins.count / 2])) ms") | "
             + "\(rejoins.last.map { "\(Int($0)) ms" } ?? "-") |")
     }

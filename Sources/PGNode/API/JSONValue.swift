@@ -56,6 +56,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
     public var objectValue: [String: JSONValue]? { if case .object(let o) = self { return o }; return nil }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
     /// RFC 7386 JSON merge patch: objects merge recursively, `null` removes a key, anything
     /// else replaces.

@@ -35,7 +35,7 @@ public enum StatusDocuments {
         if !m.replication.isEmpty {
             doc["replication"] = .array(m.replication.map { r in
                 ["usename": "replicator", "application_name": .string(r.applicationName),
-                 "client_addr": r.clientAddress.map(JSONValue.string) ?? .null, "state": .string(r.state),
+                 "client_addr": r.clientAddress.map { .string(hostAddress($0)) } ?? .null, "state": .string(r.state),
                  "sync_state": .string(r.syncState), "sync_priority": 0]
             })
         }
@@ -105,6 +105,11 @@ public enum StatusDocuments {
         ["term": .int(Int64(s.raft.term)), "leader": s.raft.leader.map(JSONValue.string) ?? .null,
          "role": .string(s.raft.isLeader ? "leader" : "follower"), "lease": .bool(s.raft.isLeader && leaseValid),
          "commit_index": .int(Int64(s.commitIndex)), "applied_index": .int(Int64(s.appliedIndex))]
+    }
+
+    /// `127.0.0.1` for Postgres' inet text `127.0.0.1/32` (a host's own prefix is dropped).
+    static func hostAddress(_ inet: String) -> String {
+        inet.hasSuffix("/32") || inet.hasSuffix("/128") ? String(inet[..<inet.lastIndex(of: "/")!]) : inet
     }
 
     static func tagsDocument(_ t: Tags) -> [String: JSONValue] {

@@ -3,13 +3,14 @@ import HACore
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// The failover benchmark behind `pgha bench pg-failover`: a real three-agent cluster on this
-/// machine; in each round a client writes every 20 ms through the libpq multi-host string
-/// (`target_session_attrs=read-write`), the primary's agent is killed with SIGKILL (its
-/// Postgres dies with it), and the round measures how long no write was acknowledged, how many
-/// acknowledged writes the new primary lacks, and — after the killed agent is started again —
-/// how long until its Postgres streams from the new primary. It reports figures; it asserts
-/// nothing.
+/// The failover benchmark behind `pgha bench pg-failover` and `pgha bench pg-switchover`: a
+/// real three-agent cluster on this machine; in each round a client writes every 20 ms through
+/// the libpq multi-host string (`target_session_attrs=read-write`) or through HAProxy's
+/// read-write port, and the primary changes: its agent is killed with SIGKILL (its Postgres
+/// dies with it), or a planned switchover is asked for over the REST API. The round measures
+/// how long no write was acknowledged, how many acknowledged writes the new primary lacks, and
+/// how long until the old primary's Postgres streams from the new one (after its agent is
+/// started again, for a kill). It reports figures; it asserts nothing.
 public struct PostgresFailoverBenchmark: Sendable {
     /// One round's figures.
     public struct Round: Sendable, Codable {
@@ -30,6 +31,19 @@ public struct PostgresFailoverBenchmark: Sendable {
     public var rounds: Int
     /// Postgres settings of the members (empty: asynchronous replication).
     public var parameters: [String: String]
+    /// How the primary changes in each round.
+    public var change: PrimaryChange = .killAgent
+    /// Write through HAProxy (started on the configuration `pgha haproxy-config` prints)
+    /// instead of the multi-host string.
+    public var viaHAProxy = false
+
+    /// How a round changes the primary.
+    public enum PrimaryChange: String, Sendable, Codable {
+        /// kill -9 of the primary's agent.
+        case killAgent = "kill"
+        /// `POST /switchover` to a replica's REST API.
+        case switchover
+    }
 
     public init(binary: String, directory: String, portBase: Int, rounds: Int, parameters: [String: String]) {
         self.binary = binary
@@ -55,16 +69,38 @@ public struct PostgresFailoverBenchmark: Sendable {
                 try PostgresSession(conninfo: setup, location: "bench").rows("CREATE TABLE IF NOT EXISTS bench_writes(id bigint PRIMARY KEY)")
             }
             var nextID = 1
+            var haproxy: HAProxyProcess?
+            defer { haproxy?.stop() }
+            var writeTo = multiHost(cluster)
+            if viaHAProxy {
+                let rw = portBase + 45
+                haproxy = try HAProxyProcess(config: cluster.haproxyConfig(primaryPort: rw, replicaPort: rw + 1), directory: directory)
+                writeTo = "host=127.0.0.1 port=\(rw) user=postgres password=\(cluster.superuserPassword) dbname=postgres "
+                    + "connect_timeout=1 options='-c statement_timeout=2000 -c client_min_messages=error'"
+            }
             for round in 1...rounds {
                 guard let primary = await healthyPrimary(cluster, client, timeout: .seconds(120)) else {
                     throw StartRefused(reason: "round \(round): the cluster did not become healthy again; logs in \(directory)")
                 }
-                let writer = BenchWriter(conninfo: multiHost(cluster), firstID: nextID)
+                let writer = BenchWriter(conninfo: writeTo, firstID: nextID)
                 writer.start()
                 _ = await wait(.seconds(10)) { writer.acknowledgedCount >= 25 ? true : nil }
                 let killedAt = DispatchTime.now().uptimeNanoseconds
-                cluster.signal(primary, SIGKILL)
-                _ = await cluster.waitForExit(primary, timeout: .seconds(5))
+                let changedAt = ContinuousClock.now
+                switch change {
+                case .killAgent:
+                    cluster.signal(primary, SIGKILL)
+                    _ = await cluster.waitForExit(primary, timeout: .seconds(5))
+                case .switchover:
+                    let via = primary % 3 + 1
+                    let answer = try? await RESTClient.request(
+                        method: "POST", url: cluster.restURL(via) + "/switchover",
+                        body: Array("{\"leader\":\"\(cluster.name(primary))\"}".utf8),
+                        username: "admin", password: cluster.apiPassword, timeout: .seconds(40))
+                    if answer?.status != 200 {
+                        throw StartRefused(reason: "round \(round): the switchover answered \(answer.map { "\($0.status) " + String(decoding: $0.body, as: UTF8.self) } ?? "nothing")")
+                    }
+                }
                 let promoted = await wait(.seconds(60)) { () -> Int? in
                     guard let v = await cluster.view(client) else { return nil }
                     let p = v.members.values.filter { $0.role == .primary && $0.state == .running && $0.name != cluster.name(primary) }
@@ -84,8 +120,11 @@ public struct PostgresFailoverBenchmark: Sendable {
                     }
                     if let stored { lost = acked.subtracting(stored).count }
                 }
-                let restartAt = ContinuousClock.now
-                try cluster.start(primary)
+                var restartAt = changedAt
+                if change == .killAgent {
+                    restartAt = ContinuousClock.now
+                    try cluster.start(primary)
+                }
                 let streaming = await wait(.seconds(120)) { () -> Bool? in
                     guard let v = await cluster.view(client), let m = v.members[cluster.name(primary)] else { return nil }
                     return m.role == .replica && m.state == .running && m.streaming ? true : nil
