@@ -125,6 +125,10 @@ struct HAProxyConfigCommand: AsyncParsableCommand {
 
     func run() async throws {
         let info = try await ClusterEndpoint(api).cluster()
-        print(HAProxyConfig(primaryPort: primaryPort, replicaPort: replicaPort, bindAddress: bind).render(cluster: info.doc), terminator: "")
+        var config = HAProxyConfig(cluster: info.doc)
+        config.primaryPort = primaryPort
+        config.replicaPort = replicaPort
+        config.bind = bind
+        print(config.text, terminator: "")
     }
 }

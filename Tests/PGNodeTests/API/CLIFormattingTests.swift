@@ -154,14 +154,16 @@ import Testing
             o["members"] = .array(members)
             doc = .object(o)
         }
-        let text = HAProxyConfig(primaryPort: 6000, replicaPort: 6001, bindAddress: "0.0.0.0").render(cluster: doc)
+        var config = HAProxyConfig(cluster: doc)
+        (config.primaryPort, config.replicaPort, config.bind) = (6000, 6001, "0.0.0.0")
+        let text = config.text
         #expect(text.contains("listen primary\n    bind 0.0.0.0:6000\n    option httpchk OPTIONS /primary\n    http-check expect status 200\n"
-            + "    default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions\n"))
+            + "    default-server inter 1000ms fall 2 rise 1 on-marked-down shutdown-sessions\n"))
         #expect(text.contains("listen replicas\n    bind 0.0.0.0:6001\n    option httpchk OPTIONS /replica\n"))
         #expect(text.contains("    server pg1 127.0.0.1:15432 maxconn 100 check check-ssl verify none port 8038\n"))
         #expect(text.contains("    server pg2 127.0.0.1:15433 maxconn 100 check port 8039\n"))
         #expect(text.contains("    mode tcp\n"))
-        #expect(text.contains("    timeout check 5s\n"))
+        #expect(text.contains("    timeout check 2s\n"))
         #expect(text.components(separatedBy: "server pg3 ").count == 3)
     }
 }

@@ -76,8 +76,6 @@ extension JSONValue {
 
     /// The Boolean value.
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    /// The elements of an array.
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
 
     /// Pretty-printed JSON (sorted keys, two-space indent), for `--format json`.
     public var prettyJSON: String {
