@@ -179,7 +179,7 @@ enum Terminal {
     /// Asks `question [y/N]`; false unless the answer is y or yes. Throws when stdin is not a
     /// terminal (the command then needs --force).
     static func confirm(_ question: String) throws -> Bool {
-        guard isInteractive else { throw CLIError("\(question) — stdin is not a terminal: use --force to go ahead without asking") }
+        guard isInteractive else { throw CLIError("cannot ask \"\(question)\": stdin is not a terminal (use --force to go ahead without asking)") }
         print("\(question) [y/N]: ", terminator: "")
         fflush(nil)
         guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }

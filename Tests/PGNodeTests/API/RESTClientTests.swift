@@ -165,7 +165,8 @@ private final class RawAnswer: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let answer, !answered else { return }
         answered = true
-        context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(ByteBuffer(string: answer))).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
 
