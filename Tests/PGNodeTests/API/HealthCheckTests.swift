@@ -101,6 +101,8 @@ import Testing
         ("/replica?lag=16mb", 200), ("/replica?lag=16XB", 200), ("/replica?lag=abc", 200), ("/replica?lag=", 200),
         ("/read-only?lag=16MB", 503), ("/async?lag=16MB", 503), ("/async?lag=32MB", 200),
         ("/health?lag=1kB", 200),
+        ("/replica?lag=1kB&lag=1GB", 503), ("/replica?lag=1GB&lag=1kB", 200),  // only the first value counts
+        ("/replica?lag=16%20MB", 503), ("/replica?lag=16+MB", 503),
     ]
 
     @Test(arguments: lagCases)
@@ -139,6 +141,7 @@ import Testing
         ("/health?tag_zone=east", 200), ("/health?tag_zone=west", 503),
         ("/async?tag_zone=west", 503),
         ("/replica?zone=west", 200),
+        ("/replica?tag_zone=east&tag_zone=west", 200), ("/replica?tag_zone=west&tag_zone=east", 503),
     ]
 
     @Test(arguments: tagCases)
