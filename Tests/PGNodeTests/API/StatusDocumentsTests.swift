@@ -1,0 +1,45 @@
+import Testing
+@testable import PGNode
+
+@Suite struct ScheduleParsingTests {
+    static let at10Z: UInt64 = 1_796_205_600_000  // 2026-12-02T10:00:00Z
+
+    static let accepted: [(String, UInt64)] = [
+        ("2026-12-02T10:00:00Z", at10Z),
+        ("2026-12-02T10:00:00+00:00", at10Z),
+        ("2026-12-02T12:00:00+02:00", at10Z),
+        ("2026-12-02T05:00:00-05:00", at10Z),
+        ("2026-12-02T10:00+00", at10Z),
+        ("2026-12-02T12:00+02", at10Z),
+        ("2026-12-02T10:00Z", at10Z),
+        ("2026-12-02T12:00+02:00", at10Z),
+        ("2026-12-02 10:00:00+00:00", at10Z),
+        ("2026-12-02 10:00Z", at10Z),
+        ("2026-12-02T10:00:00.250Z", at10Z + 250),
+        ("2026-12-02T12:00:00.250+02:00", at10Z + 250),
+        ("  2026-12-02T10:00:00Z  ", at10Z),
+        ("2026-12-02T12:00:00+0200", at10Z),
+    ]
+
+    @Test(arguments: accepted)
+    func parsesWithATimeZone(text: String, ms: UInt64) {
+        #expect(StatusDocuments.parseSchedule(text) == .success(ms), "\(text)")
+    }
+
+    @Test(arguments: ["2026-12-02T10:00:00", "2026-12-02T10:00", "2026-12-02 10:00:00", "2026-12-02 10:00", "2026-12-02T10:00:00.5"])
+    func withoutATimeZone(text: String) {
+        #expect(StatusDocuments.parseSchedule(text) == .failure(.noTimeZone), "\(text)")
+    }
+
+    @Test(arguments: ["garbage", "", "   ", "tomorrow 10:00", "2026-13-45T10:00:00Z", "10:00Z",
+                      "2026-12-02T25:00:00Z", "Z", "+02:00"])
+    func unparsable(text: String) {
+        #expect(StatusDocuments.parseSchedule(text) == .failure(.unparsable), "\(text)")
+    }
+
+    @Test func iso8601() {
+        #expect(StatusDocuments.iso8601(unixMs: 0) == "1970-01-01T00:00:00.000+00:00")
+        #expect(StatusDocuments.iso8601(unixMs: Self.at10Z + 7) == "2026-12-02T10:00:00.007+00:00")
+        #expect(StatusDocuments.parseSchedule(StatusDocuments.iso8601(unixMs: Self.at10Z + 7)) == .success(Self.at10Z + 7))
+    }
+}
