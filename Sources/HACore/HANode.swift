@@ -108,7 +108,7 @@ public struct HANode: Hashable, Sendable {
             switch action {
             case .setMayCampaign, .fence, .follow, .syncSlots, .refuse, .wait, .gatherStatus, .clearFailover:
                 return action
-            case .rewind, .startReplica where rejoinAsked:
+            case .rewind where rejoinAsked, .startReplica where rejoinAsked:
                 return action
             default:
                 return .wait(reason: "maintenance mode (pause): not doing \(action.name)")
@@ -140,6 +140,9 @@ public struct HANode: Hashable, Sendable {
         let others = input.cluster.members.values.filter { $0.name != me && (voters.isEmpty || voters.contains($0.name)) }
         let placement = Placement(statuses: Array(others), cluster: input.cluster)
         let target: MemberStatus
+        // Handing over from a running primary needs a candidate that streams from it (it must
+        // receive the shutdown checkpoint).
+        let needsStream = local.isRunningPrimary
         if let named = request.candidate {
             guard let m = input.cluster.members[named], voters.isEmpty || voters.contains(named) else {
                 return [.clearFailover(reason: "the candidate \(named) is not a member with a recent report")]
@@ -147,9 +150,12 @@ public struct HANode: Hashable, Sendable {
             if let why = placement.excluded[named] {
                 return [.clearFailover(reason: "the candidate \(named) cannot be promoted: \(why)")]
             }
+            if needsStream && !m.streaming {
+                return [.clearFailover(reason: "the candidate \(named) does not stream from the primary")]
+            }
             target = m
         } else {
-            guard let best = placement.best else {
+            guard let best = placement.ranked.first(where: { !needsStream || $0.streaming }) else {
                 return [.clearFailover(reason: "no member qualifies for the \(request.kind.rawValue): " + placement.exclusionSummary)]
             }
             target = best

@@ -111,9 +111,7 @@ extension HAAction {
         c.streaming = false
         let members = Fx.members(Fx.primary("a"), Fx.member("b", following: "a"), c)
         let actions = node.decide(Rq.leader(Rq.switchover(candidate: "c"), members: members)).withoutCampaign
-        withKnownIssue("a non-streaming candidate is accepted") {
-            #expect(actions.count == 1 && actions[0].isClearFailover, "\(actions)")
-        }
+        #expect(actions == [.clearFailover(reason: "the candidate c does not stream from the primary")], "\(actions)")
     }
 
     @Test func namedCandidateWithoutARecentReportClearsTheRequest() {
@@ -237,8 +235,8 @@ extension HAAction {
 
     /// A former primary needing a rewind must not be rewound in maintenance mode (pg_rewind
     /// changes its data directory) unless an operator's switchover demoted it.
-    @Test(.bug("HANode.pausable: `case .rewind, .startReplica where rejoinAsked` applies `where` only to .startReplica, so .rewind always passes"))
-    func pausedFollowerNeedingARewindWaits() {
+    /// (Found by this test: the `where` applied only to `.startReplica`, so `.rewind` always passed.)
+    @Test func pausedFollowerNeedingARewindWaits() {
         var node = HANode()
         let history = [HistoryRow(timeline: 2, lsn: LSN(500), atUnixMs: 1, reason: "failover", oldPrimary: "b", newPrimary: "a")]
         let input = Fx.follower(cluster: Rq.cluster(nil, history: history, pause: true), local: Fx.stoppedFormerPrimary())

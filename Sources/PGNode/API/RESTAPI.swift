@@ -51,6 +51,7 @@ public struct RESTAPI: Sendable {
     private func route(_ r: RESTRequest) async -> RESTResponse {
         switch r.method {
         case .GET, .HEAD, .OPTIONS:
+            if r.path == "/config" && r.method != .OPTIONS { return await config() }
             return get(r)
         case .POST, .PUT, .PATCH, .DELETE:
             if let refusal = accessRefusal(r) { return refusal }
@@ -94,7 +95,8 @@ public struct RESTAPI: Sendable {
         let lease = backend.leaseValid()
         if let code = HealthCheck.status(path: r.path, query: r.query, snapshot: snapshot, leaseValid: lease, now: Instant(.now())) {
             let status = HTTPResponseStatus(statusCode: code)
-            if r.method != .GET || r.path == "/liveness" || r.path == "/readiness" { return RESTResponse(status: status) }
+            // HEAD gets GET's headers (the channel handler leaves the body out).
+            if r.method == .OPTIONS || r.path == "/liveness" || r.path == "/readiness" { return RESTResponse(status: status) }
             guard let snapshot else { return .json(status, ["state": "unknown", "error": "the agent has not completed a cycle yet"]) }
             return .json(status, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease))
         }
@@ -102,9 +104,7 @@ public struct RESTAPI: Sendable {
             if r.method == .GET && Self.actionPaths.contains(r.path) { return methodNotAllowed(r) }
             return .text(.notFound, "no such endpoint: \(r.method) \(r.path)")
         }
-        if r.method == .OPTIONS || r.method == .HEAD {
-            return RESTResponse(status: .ok)
-        }
+        if r.method == .OPTIONS { return RESTResponse(status: .ok) }
         if r.path == "/metrics" {
             return RESTResponse(status: .ok, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"],
                                 body: Array(backend.metricsText().utf8))
@@ -113,9 +113,20 @@ public struct RESTAPI: Sendable {
         switch r.path {
         case "/patroni": return .json(.ok, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease))
         case "/cluster": return .json(.ok, StatusDocuments.cluster(snapshot, scope: backend.clusterName, leaseValid: lease))
-        case "/history": return .json(.ok, StatusDocuments.history(snapshot.cluster.history))
-        default: return .json(.ok, Self.effectiveConfig(stored: nil, snapshot.cluster.config))
+        default: return .json(.ok, StatusDocuments.history(snapshot.cluster.history))
         }
+    }
+
+    /// `GET /config`: the stored document (read through the store, so keys beside pgha's own
+    /// settings show too) over every setting's effective value.
+    private func config() async -> RESTResponse {
+        let stored: VersionedValue?
+        do { stored = try await backend.read(.config) } catch {
+            return .text(.serviceUnavailable, "the cluster store is not reachable: \(error)")
+        }
+        let document = stored.flatMap { JSONValue(parsing: $0.value) }
+        let config = document.flatMap { try? JSONDecoder().decode(DynamicConfig.self, from: Data($0.bytes)) } ?? DynamicConfig()
+        return .json(.ok, Self.effectiveConfig(stored: document, config))
     }
 
     /// The dynamic configuration as served: every setting with its effective value, plus any

@@ -94,7 +94,7 @@ public struct PostgresFailoverBenchmark: Sendable {
                 case .switchover:
                     let via = primary % 3 + 1
                     let answer = try? await RESTClient.request(
-                        method: "POST", url: cluster.restURL(via) + "/switchover",
+                        method: .POST, url: cluster.restURL(via) + "/switchover",
                         body: Array("{\"leader\":\"\(cluster.name(primary))\"}".utf8),
                         username: "admin", password: cluster.apiPassword, timeout: .seconds(40))
                     if answer?.status != 200 {

@@ -63,19 +63,29 @@ import Testing
         #expect(no.json?["role"] == "primary", "a 503 health answer still has the status document")
     }
 
-    @Test(arguments: [HTTPMethod.HEAD, .OPTIONS])
-    func headAndOptionsHaveNoBody(method: HTTPMethod) async {
+    @Test func optionsHasNoBody() async {
         let api = Self.api(FakeBackend(APIFx.primary()))
-        let primary = await call(api, method, "/primary")
+        let primary = await call(api, .OPTIONS, "/primary")
         #expect(primary.code == 200 && primary.body.isEmpty)
-        let root = await call(api, method, "/")
+        let root = await call(api, .OPTIONS, "/")
         #expect(root.code == 200 && root.body.isEmpty)
-        let replica = await call(api, method, "/replica")
+        let replica = await call(api, .OPTIONS, "/replica")
         #expect(replica.code == 503 && replica.body.isEmpty)
         for path in ["/patroni", "/cluster", "/history", "/config"] {
-            let r = await call(api, method, path)
-            #expect(r.body.isEmpty, "\(method) \(path)")
-            #expect(r.code == 200, "\(method) \(path)")
+            let r = await call(api, .OPTIONS, path)
+            #expect(r.body.isEmpty, "OPTIONS \(path)")
+            #expect(r.code == 200, "OPTIONS \(path)")
+        }
+    }
+
+    /// The router answers HEAD with GET's response, so the headers (Content-Length) are GET's;
+    /// the channel handler leaves the body out (RESTServerTests.headHasContentLengthButNoBody).
+    @Test func headAnswersLikeGet() async {
+        let api = Self.api(FakeBackend(APIFx.primary()))
+        for path in ["/primary", "/", "/replica", "/patroni", "/cluster", "/history"] {
+            let head = await call(api, .HEAD, path), get = await call(api, .GET, path)
+            #expect(head.code == get.code, "HEAD \(path)")
+            #expect(head.body == get.body, "HEAD \(path)")
         }
     }
 
@@ -177,7 +187,9 @@ import Testing
     @Test func configShowsEffectiveValues() async throws {
         var config = DynamicConfig()
         config.maximumLagOnFailover = 2_048
-        let api = Self.api(FakeBackend(APIFx.primary(cluster: APIFx.cluster(APIFx.defaultMembers, config: config))))
+        let backend = FakeBackend(APIFx.primary())
+        backend.set(.config, json: String(decoding: ClusterState.encode(config), as: UTF8.self))
+        let api = Self.api(backend)
         let doc = try #require(await call(api, .GET, "/config").json)
         #expect(doc["maximum_lag_on_failover"] == 2_048)
         #expect(doc["pause"] == false)
@@ -188,8 +200,8 @@ import Testing
 
     /// `effectiveConfig`'s contract: "every setting with its effective value, plus any other
     /// keys stored" — and Patroni's GET /config is the stored document.
-    @Test(.bug("GET /config passes stored: nil, so keys stored beside pgha's settings (postgresql.parameters, ttl) are not shown"))
-    func configShowsOtherStoredKeys() async throws {
+    /// (Found by this test: GET /config once answered from the snapshot and lost these keys.)
+    @Test func configShowsOtherStoredKeys() async throws {
         let backend = FakeBackend(APIFx.primary())
         let api = Self.api(backend)
         let patched = await call(api, .PATCH, "/config", body: #"{"ttl": 30, "postgresql": {"parameters": {"work_mem": "8MB"}}}"#)

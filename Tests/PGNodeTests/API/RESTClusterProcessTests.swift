@@ -1,5 +1,6 @@
 import Foundation
 import HACore
+import NIOHTTP1
 import Testing
 @testable import PGNode
 
@@ -186,7 +187,7 @@ struct RESTProbe: Sendable {
 
     func request(_ i: Int, _ path: String, method: String = "GET", body: String? = nil, auth: Bool = true)
         async -> (status: Int, text: String)? {
-        guard let r = try? await RESTClient.request(method: method, url: cluster.restURL(i) + path, body: body.map { Array($0.utf8) },
+        guard let r = try? await RESTClient.request(method: HTTPMethod(rawValue: method), url: cluster.restURL(i) + path, body: body.map { Array($0.utf8) },
                                                     username: auth ? "admin" : nil, password: auth ? cluster.apiPassword : nil,
                                                     timeout: .seconds(40)) else { return nil }
         return (r.status, String(decoding: r.body, as: UTF8.self))

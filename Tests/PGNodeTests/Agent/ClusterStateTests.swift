@@ -106,12 +106,13 @@ extension [UInt8] {
             ("history", .text("[1]")),
             ("status", .text("{}")),
             ("config", .text(#"{"use_pg_rewind": "yes"}"#)),
+            ("failover", .text("?")),
             // Not part of the view: ignored without complaint.
-            ("sync", .text("?")), ("failover", .text("?")), ("raft-members/2", .text("?")),
+            ("sync", .text("?")), ("raft-members/2", .text("?")),
             ("somewhere/else", .text("?")), ("members/", .text("?")),
         ])
-        #expect(problems.count == 6, "\(problems)")
-        for key in ["initialize", "members/pg2", "members/pg3", "history", "status", "config"] {
+        #expect(problems.count == 7, "\(problems)")
+        for key in ["initialize", "members/pg2", "members/pg3", "history", "status", "config", "failover"] {
             #expect(problems.contains { $0.hasPrefix(key + ": ") }, "\(key) is not named in \(problems)")
         }
         #expect(problems.contains("initialize: not a system identifier"))
