@@ -18,12 +18,17 @@ public final class HAProxyProcess: Sendable {
 
     /// Writes `config` to `directory/haproxy.cfg`, checks it (`haproxy -c`) and starts HAProxy in
     /// the foreground (`-db`), its output to `directory/haproxy.log`.
-    public init(config: HAProxyConfig, directory: String) throws {
+    public convenience init(config: HAProxyConfig, directory: String) throws {
+        try self.init(configText: config.text, directory: directory)
+    }
+
+    /// The same with the configuration's text (what `pgha haproxy-config` printed).
+    public init(configText: String, directory: String) throws {
         guard let binary = Self.locate() else {
             throw StartRefused(reason: "haproxy is not installed (Debian: apt-get install haproxy)")
         }
         configPath = directory + "/haproxy.cfg"
-        try config.text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try configText.write(toFile: configPath, atomically: true, encoding: .utf8)
         let check = Process()
         check.executableURL = URL(fileURLWithPath: binary)
         check.arguments = ["-c", "-q", "-f", configPath]

@@ -76,9 +76,39 @@ struct RESTClusterProcessTests {
         // Unsafe methods need the credentials.
         #expect(await api.status(primary, "/switchover", method: "POST", body: "{\"leader\":\"x\"}", auth: false) == 401)
 
-        // HAProxy in front: the read-write port reaches the primary.
+        // The CLI against the running cluster: exit codes and JSON output.
+        let cli = CLIProbe(config: fx.cluster.configPath(replicaIndex))
+        let list = await cli.run("list", "--format", "json")
+        #expect(list.status == 0, "pgha list: \(list.stderr)")
+        let rows = JSONValue(parsing: Array(list.stdout.utf8))?.arrayValue ?? []
+        #expect(rows.count == 3, "pgha list --format json: \(list.stdout)")
+        #expect(rows.filter { $0["Role"]?.stringValue == "Leader" }.map { $0["Member"]?.stringValue } == [fx.cluster.name(primary)])
+        #expect(rows.filter { $0["State"]?.stringValue == "streaming" }.count == 2)
+        let table = await cli.run("list")
+        #expect(table.status == 0 && table.stdout.contains("Leader") && table.stdout.contains("Raft term"), "\(table.stdout)")
+        #expect(await cli.run("topology").status == 0)
+        #expect(await cli.run("history", "--format", "json").status == 0)
+        let edited = await cli.run("edit-config", "--set", "maximum_lag_on_failover=2097152", "--force", "--quiet")
+        #expect(edited.status == 0, "edit-config: \(edited.stdout)\(edited.stderr)")
+        #expect(await api.json(primary, "/config")?["maximum_lag_on_failover"] == .int(2_097_152))
+        let shown = await cli.run("show-config")
+        #expect(shown.status == 0 && shown.stdout.contains("maximum_lag_on_failover: 2097152"), "\(shown.stdout)")
+        let noCandidate = await cli.run("failover", "--force")
+        #expect(noCandidate.status != 0, "failover without a candidate must fail: \(noCandidate.stdout)")
+        let badCandidate = await cli.run("switchover", "--candidate", "nosuchmember", "--force")
+        #expect(badCandidate.status != 0 && badCandidate.stderr.contains("Error"), "\(badCandidate.stdout)\(badCandidate.stderr)")
+        let restart = await cli.run("restart", fx.cluster.name(replicaIndex), "--force")
+        #expect(restart.status == 0, "restart: \(restart.stdout)\(restart.stderr)")
+        let reload = await cli.run("reload", fx.cluster.name(replicaIndex), "--force")
+        #expect(reload.status == 0, "reload: \(reload.stdout)\(reload.stderr)")
+        #expect(await fx.waitHealthy(.seconds(30)) == primary, "the cluster is not healthy after a replica's restart\n\(fx.logs())")
+
+        // HAProxy in front, on the configuration `pgha haproxy-config` prints: the read-write
+        // port reaches the primary.
         let rw = fx.cluster.ports[0].postgres + 45, ro = fx.cluster.ports[0].postgres + 46
-        haproxy = try HAProxyProcess(config: fx.cluster.haproxyConfig(primaryPort: rw, replicaPort: ro), directory: fx.directory)
+        let printed = await cli.run("haproxy-config", "--primary-port", "\(rw)", "--replica-port", "\(ro)")
+        #expect(printed.status == 0 && printed.stdout.contains("option httpchk OPTIONS /primary"), "\(printed.stdout)")
+        haproxy = try HAProxyProcess(configText: printed.stdout, directory: fx.directory)
         let throughProxy = "host=127.0.0.1 port=\(rw) user=postgres password=\(fx.cluster.superuserPassword) dbname=postgres connect_timeout=1"
         func proxiedServer() async -> Int? {
             let row = try? await PostgresSession.onThread {
@@ -104,10 +134,9 @@ struct RESTClusterProcessTests {
         sampler.start()
         writer.start()
         _ = await eventually(.seconds(20)) { writer.acknowledgedCount >= 25 ? true : nil }
-        let answer = await api.request(replicaIndex, "/switchover", method: "POST",
-                                       body: "{\"leader\":\"\(fx.cluster.name(primary))\"}")
-        #expect(answer?.status == 200, "switchover answered \(answer.map { "\($0.status) \($0.text)" } ?? "nothing")\n\(fx.logs())")
-        #expect(answer?.text.hasPrefix("Successfully switched over to") == true)
+        let answer = await cli.run("switchover", "--force")
+        #expect(answer.status == 0, "pgha switchover: \(answer.stdout)\(answer.stderr)\n\(fx.logs())")
+        #expect(answer.stdout.contains("Successfully switched over to"), "\(answer.stdout)")
         let new = await eventually(.seconds(30)) { () -> Int? in
             guard let v = await fx.view(), let p = fx.primary(in: v), p != primary else { return nil }
             return p
@@ -144,12 +173,10 @@ struct RESTClusterProcessTests {
         #expect(followed == true, "HAProxy's read-write port did not follow the switchover")
 
         // Maintenance mode, and a member whose Postgres is down: the agent leaves it down.
-        #expect(await api.request(new, "/config", method: "PATCH", body: "{\"pause\":true}")?.status == 200)
-        let paused = await eventually(.seconds(10)) { () -> Bool? in
-            for i in 1...3 where await api.json(i, "/patroni")?["pause"] != .bool(true) { return nil }
-            return true
-        }
-        #expect(paused == true, "not every member shows pause: true")
+        let pause = await cli.run("pause", "--wait")
+        #expect(pause.status == 0, "pgha pause --wait: \(pause.stdout)\(pause.stderr)")
+        for i in 1...3 { #expect(await api.json(i, "/patroni")?["pause"] == .bool(true), "member \(i) does not show pause: true") }
+        #expect(await cli.run("pause").status != 0, "pausing a paused cluster must fail")
         let down = (1...3).first { $0 != new }!
         if let pm = fx.postmasterPID(down) { kill(pm, SIGKILL) }
         let seenDown = await eventually(.seconds(10)) { await api.status(down, "/health") == 503 ? true : nil }
@@ -158,7 +185,8 @@ struct RESTClusterProcessTests {
         #expect(await api.status(down, "/liveness") == 200)
         try? await Task.sleep(for: .seconds(1))
         #expect(fx.postmasterPID(down) == nil, "the agent restarted Postgres in maintenance mode")
-        #expect(await api.request(new, "/config", method: "PATCH", body: "{\"pause\":null}")?.status == 200)
+        let resume = await cli.run("resume", "--wait")
+        #expect(resume.status == 0, "pgha resume --wait: \(resume.stdout)\(resume.stderr)")
         let restarted = await eventually(.seconds(20)) { await api.status(down, "/replica") == 200 ? true : nil }
         #expect(restarted == true, "after resume the member's Postgres did not come back\n\(fx.logs())")
 
@@ -203,4 +231,30 @@ struct RESTProbe: Sendable {
     }
 
     func text(_ i: Int, _ path: String) async -> String? { await request(i, path)?.text }
+}
+
+/// Runs the `pgha` CLI against the cluster (its credentials come from the member's config).
+struct CLIProbe: Sendable {
+    let config: String
+
+    func run(_ arguments: String...) async -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: pghaBinary!)
+        p.arguments = Array(arguments.prefix(1)) + ["--config", config] + Array(arguments.dropFirst())
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        return await withCheckedContinuation { continuation in
+            Thread {
+                do { try p.run() } catch {
+                    continuation.resume(returning: (-1, "", "\(error)"))
+                    return
+                }
+                let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                continuation.resume(returning: (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self)))
+            }.start()
+        }
+    }
 }
