@@ -31,6 +31,12 @@ public struct HANode: Hashable, Sendable {
     public static let leaderlessStartDelayMs: UInt64 = 3_000
     /// A status round older than this is gathered again.
     public static let statusRoundMaxAgeMs: UInt64 = 5_000
+    /// A standby whose WAL looks diverged is repaired only after it has not streamed for this
+    /// long: while its WAL receiver is down its timeline is known only from its last
+    /// checkpoint, which can lag behind a timeline it already follows (a standby repointed
+    /// after a switchover looked diverged for a moment); a standby that really diverged never
+    /// streams again.
+    public static let divergenceGraceMs: UInt64 = 3_000
 
     /// The last `setMayCampaign` value emitted (nil: none yet), so it is emitted on change.
     public private(set) var mayCampaign: Bool?
@@ -47,6 +53,9 @@ public struct HANode: Hashable, Sendable {
     private var rewindFailed = false
     /// Since when no leader is known (nil: one is known).
     private var leaderlessSince: Instant?
+    /// Since when the running standby's WAL receiver has not streamed (nil: it streams, or no
+    /// standby runs).
+    private var notStreamingSince: Instant?
 
     enum FailureKind: Hashable, Sendable { case rewind, rebuild, start, promote, bootstrap }
 
@@ -66,6 +75,11 @@ public struct HANode: Hashable, Sendable {
         }
         if !input.local.isRunningPrimary { slotsSyncedFor = nil }
         if input.raft.leader == nil { leaderlessSince = leaderlessSince ?? input.now } else { leaderlessSince = nil }
+        if input.local.isRunningReplica, input.local.running?.streaming == false {
+            notStreamingSince = notStreamingSince ?? input.now
+        } else {
+            notStreamingSince = nil
+        }
         var actions: [HAAction] = []
         if let refusal = refusal(input) {
             if input.local.hasPostmaster {
@@ -413,7 +427,8 @@ public struct HANode: Hashable, Sendable {
                 if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
                 return [.startReplica(following: leader)]
             }
-            if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster) {
+            if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster),
+               let since = notStreamingSince, input.now.milliseconds(since: since) >= Self.divergenceGraceMs {
                 // Its WAL runs past the point where the next timeline forked: it cannot stream
                 // from the new primary until it is rewound.
                 guard upstream.role == .primary else {

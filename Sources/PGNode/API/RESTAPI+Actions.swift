@@ -108,13 +108,17 @@ extension RESTAPI {
             }
             return .text(.ok, "Successfully \(verb) to \"\(last.newPrimary)\"")
         }
-        return .text(.serviceUnavailable, "Switchover status unknown after \(switchoverWait.components.seconds) seconds; operation may still be in progress")
+        return .text(.serviceUnavailable, "Switchover status unknown after \(Double(switchoverWait.milliseconds) / 1000) s; operation may still be in progress")
     }
 
     /// `DELETE /switchover`: cancels a scheduled switchover.
     func cancelScheduledSwitchover() async -> RESTResponse {
+        let read: VersionedValue?
+        do { read = try await backend.read(.failover) } catch {
+            return .text(.serviceUnavailable, "the cluster store is not reachable: \(error)")
+        }
         do {
-            guard let current = try await backend.read(.failover),
+            guard let current = read,
                   let request = try? JSONDecoder().decode(FailoverRequest.self, from: Data(current.value)),
                   request.scheduledAtUnixMs != nil else {
                 return .text(.notFound, "no switchover is scheduled")

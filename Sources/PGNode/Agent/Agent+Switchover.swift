@@ -33,6 +33,12 @@ extension Agent {
             if let json = try? await client.memberStatus(of: NodeID(raftID), timeout: .milliseconds(config.ha.statusRoundMilliseconds)),
                let s = try? JSONDecoder().decode(MemberStatus.self, from: Data(json)) {
                 reached = s.lsn
+                // It must still be a running standby that streams (it may have been stopped
+                // for a repair since its last report; it could not then take over).
+                guard s.role == .replica, s.state == .running, s.streaming else {
+                    return await abandonSwitchover("the candidate \(candidate) is no longer a streaming standby "
+                        + "(\(s.role.rawValue), \(s.state.rawValue)); restarting the primary")
+                }
                 if let lsn = s.lsn, lsn > checkpoint { break }
             }
             try? await Task.sleep(for: .milliseconds(10))

@@ -102,6 +102,14 @@ struct RESTClusterProcessTests {
         let reload = await cli.run("reload", fx.cluster.name(replicaIndex), "--force")
         #expect(reload.status == 0, "reload: \(reload.stdout)\(reload.stderr)")
         #expect(await fx.waitHealthy(.seconds(30)) == primary, "the cluster is not healthy after a replica's restart\n\(fx.logs())")
+        let reinit = await cli.run("reinit", fx.cluster.name(replicaIndex), "--force")
+        #expect(reinit.status == 0, "reinit: \(reinit.stdout)\(reinit.stderr)")
+        let rebuilt = await eventually(.seconds(60)) { () -> Bool? in
+            fx.agentLog(replicaIndex).contains("taking a base backup") ? true : nil
+        }
+        #expect(rebuilt == true, "reinit did not take a base backup\n\(fx.logs())")
+        #expect(await fx.waitHealthy(.seconds(60)) == primary, "the cluster is not healthy after a reinit\n\(fx.logs())")
+        #expect(await cli.run("reinit", fx.cluster.name(primary), "--force").status != 0, "reinit of the leader must fail")
 
         // HAProxy in front, on the configuration `pgha haproxy-config` prints: the read-write
         // port reaches the primary.
