@@ -16,6 +16,13 @@ extension Agent {
     func switchover(to candidate: String, raftID: UInt64, kind: FailoverRequest.Kind, _ input: HAInput) async -> Bool {
         let began = ContinuousClock.now
         guard await recordCandidate(candidate) else { return false }
+        // The candidate's own word, now: a running standby streaming from us (its periodic report
+        // may be a second old; it may have stopped for a repair since).
+        let fresh = try? await client.memberStatus(of: NodeID(raftID), timeout: .milliseconds(config.ha.statusRoundMilliseconds))
+        guard let fresh, let now = try? JSONDecoder().decode(MemberStatus.self, from: Data(fresh)),
+              now.role == .replica, now.state == .running, now.streaming else {
+            return await abandonSwitchover("the candidate \(candidate) is not a streaming standby right now; the primary keeps running")
+        }
         counters.switchovers += 1
         logger.notice("\(kind.rawValue): stopping the primary with a shutdown checkpoint", metadata: ["candidate": "\(candidate)"])
         activity = .stopping
@@ -33,10 +40,10 @@ extension Agent {
             if let json = try? await client.memberStatus(of: NodeID(raftID), timeout: .milliseconds(config.ha.statusRoundMilliseconds)),
                let s = try? JSONDecoder().decode(MemberStatus.self, from: Data(json)) {
                 reached = s.lsn
-                // It must still be a running standby that streams (it may have been stopped
-                // for a repair since its last report; it could not then take over).
-                guard s.role == .replica, s.state == .running, s.streaming else {
-                    return await abandonSwitchover("the candidate \(candidate) is no longer a streaming standby "
+                // It must still be a running standby (its WAL receiver stops streaming once
+                // the primary is down; that is expected).
+                guard s.role == .replica, s.state == .running else {
+                    return await abandonSwitchover("the candidate \(candidate) is no longer a running standby "
                         + "(\(s.role.rawValue), \(s.state.rawValue)); restarting the primary")
                 }
                 if let lsn = s.lsn, lsn > checkpoint { break }
