@@ -214,7 +214,9 @@ struct BenchPostgresFailover: AsyncParsableCommand {
             fflush(nil)
         }
         if dir == nil { try? FileManager.default.removeItem(atPath: directory) }
-        let gaps = results.map(\.unavailableMs).sorted()
+        // A round whose gap could not be measured (-1) is left out of the figures.
+        let gaps = results.map(\.unavailableMs).filter { $0 >= 0 }.sorted()
+        guard !gaps.isEmpty else { throw ValidationError("no round could be measured") }
         let rejoins = results.compactMap(\.rejoinMs).sorted()
         let median = gaps[gaps.count / 2], worst = gaps.last ?? 0
         if json {
@@ -226,7 +228,7 @@ struct BenchPostgresFailover: AsyncParsableCommand {
         print("\n| rounds | mode | unavailable median | unavailable max | lost writes | rejoin median | rejoin max |")
         print("|---|---|---|---|---|---|---|")
         let mode = (switchover ? "switchover, " : "kill -9, ") + (sync ? "ANY 1 sync" : "async") + (haproxy ? ", via HAProxy" : "")
-        print("| \(results.count) | \(mode) | \(Int(median)) ms | \(Int(worst)) ms | "
+        print("| \(gaps.count)\(gaps.count < results.count ? " of \(results.count)" : "") | \(mode) | \(Int(median)) ms | \(Int(worst)) ms | "
             + "\(results.map(\.lostWrites).reduce(0, +)) | \(rejoins.isEmpty ? "-" : "\(Int(rejoins[rejoins.count / 2])) ms") | "
             + "\(rejoins.last.map { "\(Int($0)) ms" } ?? "-") |")
     }

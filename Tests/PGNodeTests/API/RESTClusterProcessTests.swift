@@ -1,5 +1,6 @@
 import Foundation
 import HACore
+import NIOConcurrencyHelpers
 import NIOHTTP1
 import Testing
 @testable import PGNode
@@ -17,8 +18,15 @@ struct RESTClusterProcessTests {
     @Test(.timeLimit(.minutes(5)))
     func endpointsSwitchoverAndHAProxyOnARealCluster() async throws {
         let fx = try AgentClusterFixture(parameters: Self.parameters)
-        var haproxy: HAProxyProcess?
-        defer { let h = haproxy; Task { h?.stop(); await fx.tearDown() } }
+        let proxy = NIOLockedValueBox<HAProxyProcess?>(nil)
+        // Every exit path ends the agents, their Postgres and HAProxy before returning (the
+        // agents are processes of their own: nothing else would stop them).
+        do { try await Self.exercise(fx, proxy) } catch { Issue.record(error, "\(fx.logs())") }
+        proxy.withLockedValue { $0 }?.stop()
+        await fx.tearDown()
+    }
+
+    static func exercise(_ fx: AgentClusterFixture, _ proxy: NIOLockedValueBox<HAProxyProcess?>) async throws {
         try fx.startAll()
         guard let primary = await fx.waitHealthy() else {
             Issue.record("no primary with two streaming replicas within 120 s\n\(fx.logs())")
@@ -116,7 +124,8 @@ struct RESTClusterProcessTests {
         let rw = fx.cluster.ports[0].postgres + 45, ro = fx.cluster.ports[0].postgres + 46
         let printed = await cli.run("haproxy-config", "--primary-port", "\(rw)", "--replica-port", "\(ro)")
         #expect(printed.status == 0 && printed.stdout.contains("option httpchk OPTIONS /primary"), "\(printed.stdout)")
-        haproxy = try HAProxyProcess(configText: printed.stdout, directory: fx.directory)
+        let haproxy = try HAProxyProcess(configText: printed.stdout, directory: fx.directory)
+        proxy.withLockedValue { $0 = haproxy }
         let throughProxy = "host=127.0.0.1 port=\(rw) user=postgres password=\(fx.cluster.superuserPassword) dbname=postgres connect_timeout=1"
         func proxiedServer() async -> Int? {
             let row = try? await PostgresSession.onThread {
