@@ -1,6 +1,7 @@
 import Foundation
 import HACore
 import Logging
+import RaftCore
 
 /// A change to this member's Postgres that an operator asked for (`POST /restart`,
 /// `/reinitialize`, `/reload`). The agent runs it at the start of its next cycle, so it never
@@ -20,8 +21,6 @@ public struct LocalOperationResult: Sendable, Hashable {
     public var done: Bool
     /// What happened, for the API's answer.
     public var message: String
-    /// It was not attempted because it does not apply (e.g. reinitialize on the primary).
-    public var refused: Bool = false
 }
 
 extension Agent {
@@ -60,40 +59,41 @@ extension Agent {
             logger.notice("restarting Postgres (asked over the REST API)")
             if local.isRunningPrimary {
                 guard status.role == .leader, let lease, lease.isValid() else {
-                    return LocalOperationResult(done: false, message: "this primary does not hold the lease", refused: true)
+                    return LocalOperationResult(done: false, message: "this primary does not hold the lease")
                 }
                 await postgres.stop(.fast, timeout: .seconds(60))
                 await fence.disarm()
-                let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: true, term: status.term.rawValue,
-                    leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: await observe())
-                let ok = await execute(.startPrimary, input)
+                let ok = await execute(.startPrimary, operationInput(isLeader: true, status, leader, await observe()))
                 return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
             }
             guard local.isRunningReplica || local.process == .stopped else {
-                return LocalOperationResult(done: false, message: "Postgres is neither a running primary nor a replica", refused: true)
+                return LocalOperationResult(done: false, message: "Postgres is neither a running primary nor a replica")
             }
             if case .initialized(let c) = local.dataDirectory, c.lastRanAsPrimary, !local.isRunningReplica {
-                return LocalOperationResult(done: false, message: "a former primary rejoins through the HA loop (pg_rewind)", refused: true)
+                return LocalOperationResult(done: false, message: "a former primary rejoins through the HA loop (pg_rewind)")
             }
             await postgres.stop(.fast, timeout: .seconds(60))
-            let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: false, term: status.term.rawValue,
-                leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: await observe())
             let following = leader.flatMap { $0 == config.name ? nil : $0 }
-            let ok = await execute(.startReplica(following: following), input)
+            let ok = await execute(.startReplica(following: following), operationInput(isLeader: false, status, leader, await observe()))
             return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
 
         case .reinitialize:
             guard status.role != .leader, !local.isRunningPrimary else {
-                return LocalOperationResult(done: false, message: "I am the leader, can not reinitialize", refused: true)
+                return LocalOperationResult(done: false, message: "I am the leader, can not reinitialize")
             }
             guard let leader, lastView.members[leader]?.role == .primary else {
-                return LocalOperationResult(done: false, message: "no running primary to take a base backup from", refused: true)
+                return LocalOperationResult(done: false, message: "no running primary to take a base backup from")
             }
             logger.notice("reinitializing this member from the primary (asked over the REST API)", metadata: ["source": "\(leader)"])
-            let input = HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: false, term: status.term.rawValue,
-                leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: local)
-            let ok = await execute(.rebuild(from: leader), input)
+            let ok = await execute(.rebuild(from: leader), operationInput(isLeader: false, status, leader, local))
             return LocalOperationResult(done: ok, message: ok ? "reinitialized from \(leader)" : "reinitialize failed; see the agent's log")
         }
+    }
+
+    /// The snapshot an operation's action runs with (the executor reads the cluster view and
+    /// the term from it; the action itself checks the lease where it needs one).
+    private func operationInput(isLeader: Bool, _ status: RaftStatus, _ leader: String?, _ local: LocalPostgres) -> HAInput {
+        HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: isLeader, term: status.term.rawValue,
+                leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: local)
     }
 }

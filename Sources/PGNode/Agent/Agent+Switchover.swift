@@ -91,7 +91,6 @@ extension Agent {
 
     private func abandonSwitchover(_ reason: String) async -> Bool {
         logger.error("switchover abandoned", metadata: ["reason": "\(reason)"])
-        counters.failedSwitchovers += 1
         await clearFailover(reason: reason)
         runAgain = true
         return false

@@ -42,6 +42,8 @@ public actor Agent {
     var runAgain = false
     /// The postmaster was last started as a primary (bootstrap, restart in place).
     var startedAsPrimary = false
+    /// Quick lease re-checks made in a term (see `cycle`).
+    var leaseRechecks: (term: UInt64, count: Int) = (0, 0)
     /// Counters for status and tests.
     public internal(set) var counters = AgentCounters()
     /// The snapshot of the last cycle, for the REST API and metrics.
@@ -160,9 +162,14 @@ public actor Agent {
         }
         if raft.isLeader && !input.holdsLease {
             // A new leader's lease follows its first quorum-acknowledged heartbeat round, a few
-            // milliseconds away: look again then rather than a whole loop period later.
-            let agent = self
-            Task { try? await Task.sleep(for: .milliseconds(10)); agent.wake() }
+            // milliseconds away: look again then rather than a whole loop period later (a few
+            // times per term, so a leader that cannot renew does not spin the loop).
+            if leaseRechecks.term != raft.term { leaseRechecks = (raft.term, 0) }
+            if leaseRechecks.count < 10 {
+                leaseRechecks.count += 1
+                let agent = self
+                Task { try? await Task.sleep(for: .milliseconds(10)); agent.wake() }
+            }
         }
         let actions = ha.decide(input)
         for action in actions {
@@ -253,7 +260,6 @@ public struct AgentCounters: Sendable, Hashable {
     public var transfers = 0
     public var failovers = 0
     public var switchovers = 0
-    public var failedSwitchovers = 0
 }
 
 extension MemberStatus {
