@@ -54,7 +54,7 @@ public enum HealthCheck {
         }
     }
 
-    /// `/replica`: a running, streaming standby, within `?lag=`, not `noloadbalance`, with
+    /// `/replica`: a running standby (streaming or not, as Patroni), within `?lag=`, not `noloadbalance`, with
     /// the `?tag_…=` tags asked for.
     static func replicaStatus(query: [String: String], _ s: AgentSnapshot) -> Int {
         guard s.local.isRunningReplica, !s.member.tags.noLoadBalance else { return 503 }
