@@ -18,6 +18,8 @@ public struct ClusterView: Hashable, Sendable {
     public var config: DynamicConfig
     /// `failover`: a pending switchover or failover request.
     public var failover: FailoverRequest?
+    /// `sync`: what the primary guarantees about its acknowledged commits (synchronous modes).
+    public var sync: SyncState?
 
     public init(systemIdentifier: UInt64? = nil, members: [String: MemberStatus] = [:], lastPrimaryLSN: LSN? = nil,
                 history: [HistoryRow] = [], config: DynamicConfig = DynamicConfig()) {
@@ -83,6 +85,21 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
     /// How long a switchover waits for the candidate to receive the old primary's shutdown
     /// checkpoint before it gives up and restarts the old primary.
     public var switchoverTimeoutMs: UInt64 = 10_000
+    /// `off`, `on` or `quorum` (see `SynchronousMode`).
+    public var synchronousMode: SynchronousMode = .off
+    /// With no synchronous standby available, hold commits (they wait) instead of falling back
+    /// to asynchronous replication.
+    public var synchronousModeStrict: Bool = false
+    /// `on`: how many standbys are synchronous; `quorum`: how many must flush each commit.
+    public var synchronousNodeCount: Int = 1
+    /// A synchronous standby whose flushed WAL lags the primary's by more than this many bytes
+    /// is replaced when another healthy standby exists (-1: never).
+    public var maximumLagOnSyncnode: Int64 = -1
+    /// A replica on an older timeline than the newest in `history` is never promoted.
+    public var checkTimeline: Bool = false
+    /// Postgres parameters applied on every member (`postgresql.parameters`, and the per-role
+    /// `parameters_primary` / `parameters_replica`).
+    public var postgresql: DynamicPostgres = DynamicPostgres()
 
     public init() {}
 
@@ -90,6 +107,9 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
         case maximumLagOnFailover = "maximum_lag_on_failover", primaryStartTimeoutMs = "primary_start_timeout_ms"
         case usePgRewind = "use_pg_rewind", rebuildOnRewindFailure = "rebuild_on_rewind_failure"
         case transferTimeoutMs = "transfer_timeout_ms", pause, switchoverTimeoutMs = "switchover_timeout_ms"
+        case synchronousMode = "synchronous_mode", synchronousModeStrict = "synchronous_mode_strict"
+        case synchronousNodeCount = "synchronous_node_count", maximumLagOnSyncnode = "maximum_lag_on_syncnode"
+        case checkTimeline = "check_timeline", postgresql
     }
 
     // Every key optional: a partial `config` value keeps the defaults for what it omits.
@@ -103,6 +123,68 @@ public struct DynamicConfig: Hashable, Sendable, Codable {
         transferTimeoutMs = try c.decodeIfPresent(UInt64.self, forKey: .transferTimeoutMs) ?? d.transferTimeoutMs
         pause = try c.decodeIfPresent(Bool.self, forKey: .pause) ?? d.pause
         switchoverTimeoutMs = try c.decodeIfPresent(UInt64.self, forKey: .switchoverTimeoutMs) ?? d.switchoverTimeoutMs
+        synchronousMode = try c.decodeIfPresent(SynchronousMode.self, forKey: .synchronousMode) ?? d.synchronousMode
+        synchronousModeStrict = try c.decodeIfPresent(Bool.self, forKey: .synchronousModeStrict) ?? d.synchronousModeStrict
+        synchronousNodeCount = try c.decodeIfPresent(Int.self, forKey: .synchronousNodeCount) ?? d.synchronousNodeCount
+        guard synchronousNodeCount >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .synchronousNodeCount, in: c, debugDescription: "synchronous_node_count must be at least 1")
+        }
+        maximumLagOnSyncnode = try c.decodeIfPresent(Int64.self, forKey: .maximumLagOnSyncnode) ?? d.maximumLagOnSyncnode
+        checkTimeline = try c.decodeIfPresent(Bool.self, forKey: .checkTimeline) ?? d.checkTimeline
+        postgresql = try c.decodeIfPresent(DynamicPostgres.self, forKey: .postgresql) ?? d.postgresql
+    }
+}
+
+/// The `postgresql` part of the dynamic configuration: Postgres parameters for every member,
+/// and per role. A member's own configuration file overrides them (as in Patroni).
+public struct DynamicPostgres: Hashable, Sendable, Codable {
+    public var parameters: [String: String] = [:]
+    public var parametersPrimary: [String: String] = [:]
+    public var parametersReplica: [String: String] = [:]
+
+    public init(parameters: [String: String] = [:], parametersPrimary: [String: String] = [:], parametersReplica: [String: String] = [:]) {
+        self.parameters = parameters
+        self.parametersPrimary = parametersPrimary
+        self.parametersReplica = parametersReplica
+    }
+
+    /// The parameters for a member in `primary` (or replica) role: the cluster-wide ones, then
+    /// the role's, then `local` (the member's file) on top.
+    public func effective(primary: Bool, local: [String: String]) -> [String: String] {
+        var p = parameters
+        p.merge(primary ? parametersPrimary : parametersReplica) { $1 }
+        p.merge(local) { $1 }
+        return p
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case parameters, parametersPrimary = "parameters_primary", parametersReplica = "parameters_replica"
+    }
+
+    // Values may be JSON strings, numbers or booleans (`shared_buffers: 128MB`, `work_mem: 4096`,
+    // `hot_standby_feedback: true`); other keys of the section are kept by the store, not used here.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        parameters = try Self.scalars(c, .parameters)
+        parametersPrimary = try Self.scalars(c, .parametersPrimary)
+        parametersReplica = try Self.scalars(c, .parametersReplica)
+    }
+
+    private static func scalars(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> [String: String] {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return [:] }
+        return try c.decode([String: ParameterValue].self, forKey: key).mapValues(\.text)
+    }
+
+    /// One parameter value as text.
+    struct ParameterValue: Decodable {
+        var text: String
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) { text = b ? "on" : "off" }
+            else if let i = try? c.decode(Int64.self) { text = String(i) }
+            else if let d = try? c.decode(Double.self) { text = String(d) }
+            else { text = try c.decode(String.self) }
+        }
     }
 }
 

@@ -22,9 +22,13 @@ public struct FailoverRequest: Hashable, Sendable, Codable {
     public var id: String
     /// When it was requested (Unix milliseconds).
     public var requestedAtUnixMs: UInt64
+    /// Failover only: promote the candidate even if `maximum_lag_on_failover` or the `sync`
+    /// key forbid it (the operator accepts losing what it lacks).
+    public var force: Bool
 
     public init(kind: Kind, leader: String? = nil, candidate: String? = nil, scheduledAtUnixMs: UInt64? = nil,
-                id: String, requestedAtUnixMs: UInt64) {
+                id: String, requestedAtUnixMs: UInt64, force: Bool = false) {
+        self.force = force
         self.kind = kind
         self.leader = leader
         self.candidate = candidate
@@ -39,6 +43,17 @@ public struct FailoverRequest: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, leader, candidate, scheduledAtUnixMs = "scheduled_at_ms", id, requestedAtUnixMs = "requested_at_ms"
+        case kind, leader, candidate, scheduledAtUnixMs = "scheduled_at_ms", id, requestedAtUnixMs = "requested_at_ms", force
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        leader = try c.decodeIfPresent(String.self, forKey: .leader)
+        candidate = try c.decodeIfPresent(String.self, forKey: .candidate)
+        scheduledAtUnixMs = try c.decodeIfPresent(UInt64.self, forKey: .scheduledAtUnixMs)
+        id = try c.decode(String.self, forKey: .id)
+        requestedAtUnixMs = try c.decode(UInt64.self, forKey: .requestedAtUnixMs)
+        force = try c.decodeIfPresent(Bool.self, forKey: .force) ?? false
     }
 }

@@ -46,6 +46,11 @@ public enum HAAction: Hashable, Sendable {
     /// On the primary: create a physical replication slot for each name in `slots` and drop
     /// pgha's slots not in it.
     case syncSlots(Set<String>)
+    /// On the primary: set `synchronous_standby_names` to `names` (rendered into pgha's
+    /// `postgresql.conf`, then a reload).
+    case setSynchronousStandbyNames(String, reason: String)
+    /// On the primary: write the store's `sync` key (nil: delete it).
+    case writeSync(SyncState?, reason: String)
     /// Refuse to run Postgres on this data directory; `reason` says why and what to do.
     case refuse(reason: String)
     /// Nothing to change now; `reason` says what the node waits for (logged when it changes).
@@ -61,6 +66,8 @@ public enum HAOutcome: Hashable, Sendable {
     case rebuildFailed(at: Instant, reason: String)
     case startFailed(at: Instant, reason: String)
     case promoteFailed(at: Instant, reason: String)
+    /// The `pre_promote` hook refused the promotion: another candidate is tried.
+    case promoteRefused(at: Instant, reason: String)
     case bootstrapFailed(at: Instant, reason: String)
     /// A rewind or rebuild succeeded; failures recorded before are forgotten.
     case repaired
@@ -85,6 +92,8 @@ extension HAAction {
         case .switchover: return "switchover"
         case .clearFailover: return "clearFailover"
         case .syncSlots: return "syncSlots"
+        case .setSynchronousStandbyNames: return "setSynchronousStandbyNames"
+        case .writeSync: return "writeSync"
         case .refuse: return "refuse"
         case .wait: return "wait"
         }

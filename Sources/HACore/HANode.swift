@@ -57,6 +57,16 @@ public struct HANode: Hashable, Sendable {
     /// standby runs).
     private var notStreamingSince: Instant?
 
+    /// The primary's synchronous-replication steps.
+    private var syncPlanner = SyncPlanner()
+    /// When this node's `pre_promote` hook last refused a promotion, and why.
+    private var promotionRefused: Refusal?
+
+    struct Refusal: Hashable, Sendable {
+        var at: Instant
+        var reason: String
+    }
+
     enum FailureKind: Hashable, Sendable { case rewind, rebuild, start, promote, bootstrap }
 
     struct PendingTransfer: Hashable, Sendable {
@@ -120,7 +130,8 @@ public struct HANode: Hashable, Sendable {
         } ?? false
         return actions.map { action in
             switch action {
-            case .setMayCampaign, .fence, .follow, .syncSlots, .refuse, .wait, .gatherStatus, .clearFailover:
+            case .setMayCampaign, .fence, .follow, .syncSlots, .refuse, .wait, .gatherStatus, .clearFailover,
+                 .setSynchronousStandbyNames, .writeSync:
                 return action
             case .rewind where rejoinAsked, .startReplica where rejoinAsked:
                 return action
@@ -144,6 +155,13 @@ public struct HANode: Hashable, Sendable {
                 return [.clearFailover(reason: "the candidate \(me) has no running standby to promote")]
             }
             if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
+            if let refused = recentRefusal(input.now) {
+                return [.clearFailover(reason: "the candidate \(me) refused the promotion: \(refused)")]
+            }
+            if request.kind == .failover, let mine = input.cluster.members[me],
+               let why = Placement(statuses: [mine], cluster: input.cluster, rules: requestRules(request, input)).excluded[me] {
+                return [.clearFailover(reason: "the candidate \(me) cannot be promoted: \(why)")]
+            }
             return [.promote(reason: request.kind == .switchover ? "switchover" : "manual failover",
                              oldPrimary: request.leader ?? input.cluster.lastPrimary)]
         }
@@ -152,7 +170,8 @@ public struct HANode: Hashable, Sendable {
         }
         let voters = Set(input.raft.voters.values)
         let others = input.cluster.members.values.filter { $0.name != me && (voters.isEmpty || voters.contains($0.name)) }
-        let placement = Placement(statuses: Array(others), cluster: input.cluster)
+        let rules = requestRules(request, input)
+        let placement = Placement(statuses: Array(others), cluster: input.cluster, rules: rules)
         let target: MemberStatus
         // Handing over from a running primary needs a candidate that streams from it (it must
         // receive the shutdown checkpoint).
@@ -190,6 +209,65 @@ public struct HANode: Hashable, Sendable {
         return [.transferLeadership(to: target.name, raftID: target.raftID, reason: "manual failover to \(target.name)")]
     }
 
+    /// The placement rules for a request: a switchover from a running primary needs no `sync`
+    /// rule (the candidate receives the shutdown checkpoint); a forced failover skips the lag
+    /// and `sync` rules.
+    private func requestRules(_ request: FailoverRequest, _ input: HAInput) -> Placement.Rules {
+        var rules: Placement.Rules = request.force && request.kind == .failover ? .forced
+            : input.local.isRunningPrimary ? .switchover : .automatic
+        rules.refused = refusedMembers(input)
+        return rules
+    }
+
+    /// This node, if its `pre_promote` hook refused a promotion within `retryAfterMs`.
+    private func refusedMembers(_ input: HAInput) -> [String: String] {
+        recentRefusal(input.now).map { [input.me: "its pre_promote hook refused the promotion (\($0))"] } ?? [:]
+    }
+
+    private func recentRefusal(_ now: Instant) -> String? {
+        guard let r = promotionRefused, now.milliseconds(since: r.at) < Self.retryAfterMs else { return nil }
+        return r.reason
+    }
+
+    /// The members the primary keeps a replication slot for: every other member, except one
+    /// that cascades from another running standby (`replicatefrom`; it uses no slot here).
+    private func slotMembers(_ input: HAInput) -> Set<String> {
+        memberNames(input).subtracting([input.me]).filter { name in
+            guard let m = input.cluster.members[name], let via = m.tags.replicateFrom, via != input.me else { return true }
+            return !(input.cluster.members[via].map(Self.isStreamingStandby) ?? false)
+        }
+    }
+
+    static func isStreamingStandby(_ m: MemberStatus) -> Bool {
+        m.role == .replica && m.state == .running && m.streaming
+    }
+
+    /// Whom this follower's standby should stream from: its `replicatefrom` member while that is
+    /// a streaming standby of this cluster, else the leader.
+    private func desiredUpstream(_ input: HAInput, leader: String) -> String {
+        if let via = input.tags.replicateFrom, via != input.me, via != leader,
+           let m = input.cluster.members[via], Self.isStreamingStandby(m), m.following != input.me {
+            return via
+        }
+        return leader
+    }
+
+    /// Where a new replica takes its base backup: a running member tagged `clonefrom` (the
+    /// first by name, so the choice is stable), else the leader.
+    private func cloneSource(_ input: HAInput, leader: String) -> String {
+        Self.cloneSource(in: input.cluster, me: input.me, leader: leader)
+    }
+
+    /// Where member `me` takes a base backup: a running member tagged `clonefrom` (the primary
+    /// `leader`, or a streaming standby; the first by name, so the choice is stable), else `leader`.
+    public static func cloneSource(in cluster: ClusterView, me: String, leader: String) -> String {
+        let tagged = cluster.members.values.filter {
+            $0.name != me && $0.tags.cloneFrom && $0.state == .running
+                && ($0.role == .primary ? $0.name == leader : isStreamingStandby($0))
+        }
+        return tagged.map(\.name).sorted().first ?? leader
+    }
+
     /// Feeds back what happened to an action, so retries back off and a failed rewind leads
     /// to a rebuild.
     public mutating func record(_ outcome: HAOutcome) {
@@ -201,6 +279,7 @@ public struct HANode: Hashable, Sendable {
         case .rebuildFailed(let at, _): failures[.rebuild] = at
         case .startFailed(let at, _): failures[.start] = at
         case .promoteFailed(let at, _): failures[.promote] = at
+        case .promoteRefused(let at, let reason): promotionRefused = Refusal(at: at, reason: reason)
         case .bootstrapFailed(let at, _): failures[.bootstrap] = at
         case .repaired:
             rewindFailed = false
@@ -264,10 +343,22 @@ public struct HANode: Hashable, Sendable {
         }
         if local.isRunningPrimary {
             primaryStartBegan = nil
-            let others = memberNames(input).subtracting([input.me])
-            guard slotsSyncedFor != others else { return [] }
-            slotsSyncedFor = others
-            return [.syncSlots(others)]
+            var actions: [HAAction] = []
+            let others = slotMembers(input)
+            if slotsSyncedFor != others {
+                slotsSyncedFor = others
+                actions.append(.syncSlots(others))
+            }
+            if let r = local.running, let wal = r.walPosition,
+               let step = syncPlanner.next(config: input.cluster.config, me: input.me, inEffect: r.synchronousStandbyNames,
+                                           wal: wal, replication: r.replication, members: input.cluster.members,
+                                           current: input.cluster.sync) {
+                switch step {
+                case .setNames(let names, let reason): actions.append(.setSynchronousStandbyNames(names, reason: reason))
+                case .writeState(let state, let reason): actions.append(.writeSync(state, reason: reason))
+                }
+            }
+            return actions
         }
         if local.isRunningReplica { return failoverActions(input) }
         if local.process == .running { return [.wait(reason: "Postgres runs but does not answer queries yet")] }
@@ -318,7 +409,8 @@ public struct HANode: Hashable, Sendable {
               input.now.milliseconds(since: round.at) <= Self.statusRoundMaxAgeMs else {
             return [.gatherStatus(term: input.raft.term)]
         }
-        let placement = Placement(statuses: Array(round.statuses.values), cluster: input.cluster)
+        let placement = Placement(statuses: Array(round.statuses.values), cluster: input.cluster,
+                                  rules: Placement.Rules(refused: refusedMembers(input)))
         guard let best = placement.best else {
             return [.wait(reason: "no member qualifies for promotion: " + placement.exclusionSummary)]
         }
@@ -346,7 +438,8 @@ public struct HANode: Hashable, Sendable {
     private mutating func handOver(_ input: HAInput, reason: String) -> [HAAction]? {
         let voters = Set(input.raft.voters.values)
         let others = input.cluster.members.values.filter { $0.name != input.me && (voters.isEmpty || voters.contains($0.name)) }
-        let placement = Placement(statuses: Array(others), cluster: input.cluster)
+        let placement = Placement(statuses: Array(others), cluster: input.cluster,
+                                  rules: Placement.Rules(refused: refusedMembers(input)))
         guard let best = placement.best else { return nil }
         if let t = transfer, input.now.milliseconds(since: t.at) < input.cluster.config.transferTimeoutMs {
             return [.wait(reason: "handing leadership to \(t.member)")]
@@ -410,7 +503,7 @@ public struct HANode: Hashable, Sendable {
         switch local.dataDirectory {
         case .empty:
             if recentlyFailed(.rebuild, input.now) { return [.wait(reason: "the base backup failed; retrying soon")] }
-            return [.rebuild(from: leader)]
+            return [.rebuild(from: cloneSource(input, leader: leader))]
         case .unusable:
             return []
         case .initialized(let c):
@@ -425,7 +518,7 @@ public struct HANode: Hashable, Sendable {
                     return repairActions(input, leader: leader)
                 }
                 if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
-                return [.startReplica(following: leader)]
+                return [.startReplica(following: desiredUpstream(input, leader: leader))]
             }
             if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster),
                let since = notStreamingSince, input.now.milliseconds(since: since) >= Self.divergenceGraceMs {
@@ -436,8 +529,9 @@ public struct HANode: Hashable, Sendable {
                 }
                 return repairActions(input, leader: leader)
             }
-            if local.isRunningReplica, local.running?.following != leader {
-                return [.follow(leader)]
+            let upstreamName = desiredUpstream(input, leader: leader)
+            if local.isRunningReplica, local.running?.following != upstreamName {
+                return [.follow(upstreamName)]
             }
             return []
         }

@@ -134,6 +134,11 @@ public struct RunningPostgres: Hashable, Sendable {
     public var replication: [ReplicationRow]
     /// Primary: the names of the physical replication slots that exist.
     public var slots: Set<String>
+    /// `synchronous_standby_names` as Postgres has it now.
+    public var synchronousStandbyNames: String = ""
+    /// Settings changed in the files that need a restart (`pg_settings.pending_restart`), with
+    /// the value Postgres runs with.
+    public var pendingRestart: [String: String] = [:]
 
     public init(inRecovery: Bool, timeline: UInt32, walPosition: LSN? = nil, receivedLSN: LSN? = nil,
                 replayedLSN: LSN? = nil, streaming: Bool = false, following: String? = nil, serverVersion: Int = 150000,

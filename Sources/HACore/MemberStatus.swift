@@ -37,6 +37,17 @@ public struct MemberStatus: Hashable, Sendable, Codable {
     public var reportedAtUnixMs: UInt64
     /// The base URL of its REST API (Patroni's `api_url`).
     public var apiURL: String?
+    /// Parameters changed in the configuration that take effect only after a restart
+    /// (`pg_settings.pending_restart`), by name, with "old -> new" when known.
+    public var pendingRestart: [String: String]?
+    /// What the agent waits for, when it waits (on the leader: why no failover happens).
+    public var waitingFor: String?
+    /// Primary: why commits do not return now, when they do not (strict mode without standby).
+    public var syncWarning: String?
+    /// Primary: the `synchronous_standby_names` in effect.
+    public var synchronousStandbyNames: String?
+    /// A restart scheduled over the REST API (Unix milliseconds), if any.
+    public var scheduledRestartAtMs: UInt64?
 
     public init(name: String, raftID: UInt64, role: MemberRole, state: PostgresRunState, host: String, port: Int,
                 systemIdentifier: UInt64? = nil, timeline: UInt32? = nil, walPosition: LSN? = nil,
@@ -79,7 +90,9 @@ public struct MemberStatus: Hashable, Sendable, Codable {
         case name, raftID = "raft_id", role, state, host, port, systemIdentifier = "system_identifier", timeline
         case walPosition = "wal_position", receivedLSN = "received_location", replayedLSN = "replayed_location"
         case streaming, following, tags, replication, serverVersion = "server_version", reportedAtUnixMs = "reported_at_ms"
-        case apiURL = "api_url"
+        case apiURL = "api_url", pendingRestart = "pending_restart", waitingFor = "waiting_for"
+        case syncWarning = "sync_warning", synchronousStandbyNames = "synchronous_standby_names"
+        case scheduledRestartAtMs = "scheduled_restart_at_ms"
     }
 }
 
@@ -146,13 +159,26 @@ public struct Tags: Hashable, Sendable, Codable {
     /// Higher is preferred at failover among equally advanced replicas; 0 means never (as
     /// Patroni's `failover_priority`).
     public var failoverPriority: Int
+    /// Never make this member a synchronous standby.
+    public var noSync: Bool = false
+    /// Higher is preferred when synchronous standbys are chosen; 0 means never (as `nosync`).
+    public var syncPriority: Int = 1
+    /// New replicas take their base backup from a running member with this tag when one exists.
+    public var cloneFrom: Bool = false
+    /// Cascading replication: stream from this member (a running standby) instead of the primary.
+    public var replicateFrom: String?
     /// Other tags, reported as they are.
     public var other: [String: String]
 
-    public init(noFailover: Bool = false, noLoadBalance: Bool = false, failoverPriority: Int = 1, other: [String: String] = [:]) {
+    public init(noFailover: Bool = false, noLoadBalance: Bool = false, failoverPriority: Int = 1, noSync: Bool = false,
+                syncPriority: Int = 1, cloneFrom: Bool = false, replicateFrom: String? = nil, other: [String: String] = [:]) {
         self.noFailover = noFailover
         self.noLoadBalance = noLoadBalance
         self.failoverPriority = failoverPriority
+        self.noSync = noSync
+        self.syncPriority = syncPriority
+        self.cloneFrom = cloneFrom
+        self.replicateFrom = replicateFrom
         self.other = other
     }
 
@@ -161,5 +187,19 @@ public struct Tags: Hashable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case noFailover = "nofailover", noLoadBalance = "noloadbalance", failoverPriority = "failover_priority", other
+        case noSync = "nosync", syncPriority = "sync_priority", cloneFrom = "clonefrom", replicateFrom = "replicatefrom"
+    }
+
+    // Tags written before a tag existed decode with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        noFailover = try c.decodeIfPresent(Bool.self, forKey: .noFailover) ?? false
+        noLoadBalance = try c.decodeIfPresent(Bool.self, forKey: .noLoadBalance) ?? false
+        failoverPriority = try c.decodeIfPresent(Int.self, forKey: .failoverPriority) ?? 1
+        noSync = try c.decodeIfPresent(Bool.self, forKey: .noSync) ?? false
+        syncPriority = try c.decodeIfPresent(Int.self, forKey: .syncPriority) ?? 1
+        cloneFrom = try c.decodeIfPresent(Bool.self, forKey: .cloneFrom) ?? false
+        replicateFrom = try c.decodeIfPresent(String.self, forKey: .replicateFrom)
+        other = try c.decodeIfPresent([String: String].self, forKey: .other) ?? [:]
     }
 }

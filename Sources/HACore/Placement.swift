@@ -1,7 +1,9 @@
 /// Failover placement (DESIGN.md, failover step 3): among the members' statuses, the best new
-/// primary. A candidate is a running standby of this cluster whose tags allow promotion and
-/// whose WAL reaches within `maximum_lag_on_failover` of the last primary position recorded in
-/// the store. Candidates rank by timeline (newest first), then WAL position (most advanced
+/// primary. A candidate is a running standby of this cluster whose tags allow promotion, whose
+/// WAL reaches within `maximum_lag_on_failover` of the last primary position recorded in the
+/// store, that is on the newest timeline when `check_timeline` is set, and — in synchronous
+/// modes — that the store's `sync` key proves holds every acknowledged commit (see
+/// `SyncState`). Candidates rank by timeline (newest first), then WAL position (most advanced
 /// first), then `failover_priority` (highest first), then name (so every node ranks alike).
 public struct Placement: Sendable {
     /// Candidates, best first.
@@ -9,11 +11,39 @@ public struct Placement: Sendable {
     /// Members that are not candidates, and why.
     public let excluded: [String: String]
 
-    public init(statuses: [MemberStatus], cluster: ClusterView) {
+    /// Which rules apply.
+    public struct Rules: Hashable, Sendable {
+        /// Apply the `sync` key's rule (off for a switchover from a running primary: the
+        /// candidate must have received the shutdown checkpoint, so it holds everything).
+        public var synchronous: Bool = true
+        /// Apply `maximum_lag_on_failover` (an operator's forced failover turns it off, and the
+        /// synchronous rule with it).
+        public var lag: Bool = true
+        /// Members that may not be promoted now (their `pre_promote` refused, say), and why.
+        public var refused: [String: String] = [:]
+
+        public init(synchronous: Bool = true, lag: Bool = true, refused: [String: String] = [:]) {
+            self.synchronous = synchronous
+            self.lag = lag
+            self.refused = refused
+        }
+
+        /// The automatic rules.
+        public static let automatic = Rules()
+        /// A switchover from a running primary.
+        public static let switchover = Rules(synchronous: false)
+        /// An operator's forced failover: tags and health still hold, lag and `sync` do not.
+        public static let forced = Rules(synchronous: false, lag: false)
+    }
+
+    public init(statuses: [MemberStatus], cluster: ClusterView, rules: Rules = .automatic) {
         var ranked: [MemberStatus] = []
         var excluded: [String: String] = [:]
         for s in statuses {
-            if let why = Self.exclusion(s, cluster) { excluded[s.name] = why } else { ranked.append(s) }
+            if let why = Self.exclusion(s, cluster, rules) { excluded[s.name] = why } else { ranked.append(s) }
+        }
+        if rules.synchronous, cluster.config.synchronousMode != .off {
+            Self.applySync(&ranked, &excluded, statuses: statuses, cluster: cluster)
         }
         ranked.sort(by: Self.better)
         self.ranked = ranked
@@ -36,19 +66,70 @@ public struct Placement: Sendable {
         "timeline \(s.timeline.map { "\($0)" } ?? "?"), WAL \(s.lsn.map { "\($0)" } ?? "?"), priority \(s.tags.failoverPriority)"
     }
 
-    static func exclusion(_ s: MemberStatus, _ cluster: ClusterView) -> String? {
+    /// How many bytes `s` is behind the last primary position the store recorded (0: not behind
+    /// or unknown) — what promoting it may lose in asynchronous mode.
+    public static func bytesBehind(_ s: MemberStatus, _ cluster: ClusterView) -> UInt64 {
+        guard let last = cluster.lastPrimaryLSN, let lsn = s.lsn else { return 0 }
+        return last.bytes(after: lsn)
+    }
+
+    static func exclusion(_ s: MemberStatus, _ cluster: ClusterView, _ rules: Rules) -> String? {
         if !s.tags.mayBePromoted { return "tags forbid promotion" }
+        if let why = rules.refused[s.name] { return why }
         if s.role != .replica { return "not a standby (\(s.role.rawValue))" }
         if s.state != .running { return "Postgres is \(s.state.rawValue)" }
         if let sysid = cluster.systemIdentifier, s.systemIdentifier != sysid { return "another cluster's data" }
         guard let lsn = s.lsn else { return "reports no WAL position" }
-        if let last = cluster.lastPrimaryLSN {
+        if cluster.config.checkTimeline, let latest = cluster.latestTimeline, let tl = s.timeline, tl < latest {
+            return "on timeline \(tl), older than timeline \(latest) (check_timeline)"
+        }
+        if rules.lag, let last = cluster.lastPrimaryLSN {
             let lag = last.bytes(after: lsn)
             if lag > cluster.config.maximumLagOnFailover {
                 return "\(lag) bytes behind the last primary position \(last) (maximum_lag_on_failover \(cluster.config.maximumLagOnFailover))"
             }
         }
         return nil
+    }
+
+    /// The synchronous rule (`SyncState`): only members of the claim; at least N − Q + 1 of them
+    /// reported a position; only those at the highest of those positions.
+    static func applySync(_ ranked: inout [MemberStatus], _ excluded: inout [String: String], statuses: [MemberStatus],
+                          cluster: ClusterView) {
+        let mode = cluster.config.synchronousMode.rawValue
+        guard let sync = cluster.sync else {
+            for s in ranked { excluded[s.name] = "synchronous_mode is \(mode) but no synchronous standby is recorded" }
+            ranked = []
+            return
+        }
+        guard let needed = sync.readQuorum else {
+            for s in ranked {
+                excluded[s.name] = "synchronous_mode is \(mode) and \(sync.leader) had no synchronous standby: nobody is sure to hold its acknowledged commits"
+            }
+            ranked = []
+            return
+        }
+        let members = Set(sync.members).subtracting([sync.leader])
+        let reported = statuses.filter { members.contains($0.name) && $0.lsn != nil && $0.systemIdentifier == cluster.systemIdentifier }
+        if reported.count < needed {
+            for s in ranked {
+                excluded[s.name] = "only \(reported.count) of the synchronous standbys (\(sync.members.joined(separator: ", "))) answered; \(needed) needed for quorum \(sync.quorum)"
+            }
+            ranked = []
+            return
+        }
+        let highest = reported.compactMap(\.lsn).max() ?? .zero
+        ranked = ranked.filter { s in
+            if !members.contains(s.name) {
+                excluded[s.name] = "not a synchronous standby of \(sync.leader) (synchronous_mode \(mode))"
+                return false
+            }
+            if let lsn = s.lsn, lsn < highest {
+                excluded[s.name] = "behind another synchronous standby (\(lsn) < \(highest))"
+                return false
+            }
+            return true
+        }
     }
 
     static func better(_ a: MemberStatus, _ b: MemberStatus) -> Bool {

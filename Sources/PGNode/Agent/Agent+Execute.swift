@@ -43,6 +43,7 @@ extension Agent {
             }
             _ = await fence.arm(pid: postgres.postmasterPID)
             _ = await postgres.waitUntilReady(timeout: .seconds(10))
+            callbacks.fire(.onStart, role: "primary")
             runAgain = true
             return true
 
@@ -78,6 +79,7 @@ extension Agent {
             counters.fences += 1
             logger.warning("fenced Postgres: stopped it immediately", metadata: ["reason": "\(reason)", "postgres.signalled": "\(signalled)"])
             await postgres.stop(.immediate, timeout: .seconds(5))
+            callbacks.fire(.onStop, role: "primary")
             runAgain = true
             return false
 
@@ -147,6 +149,32 @@ extension Agent {
             runAgain = true
             return false
 
+        case .setSynchronousStandbyNames(let names, let reason):
+            do {
+                try await postgres.setSynchronousStandbyNames(names)
+                logger.notice("synchronous_standby_names set", metadata: ["postgres.synchronous_standby_names": "\(names)", "reason": "\(reason)"])
+                return true
+            } catch {
+                logger.error("could not set synchronous_standby_names", metadata: ["error": "\(error)"])
+                return false
+            }
+
+        case .writeSync(let state, let reason):
+            do {
+                if let state {
+                    _ = try await runtime.put(ClusterKey.sync.path, ClusterState.encode(state))
+                } else {
+                    _ = try await runtime.delete(ClusterKey.sync.path)
+                }
+                logger.notice("sync key written", metadata: [
+                    "sync.members": "\(state?.members ?? [])", "sync.quorum": "\(state?.quorum ?? 0)", "reason": "\(reason)"])
+                runAgain = true
+                return false
+            } catch {
+                logger.warning("could not write the sync key", metadata: ["error": "\(error)"])
+                return false
+            }
+
         case .syncSlots(let members):
             do {
                 try await postgres.syncSlots(Set(members.map(PostgresController.slotName(for:))))
@@ -184,17 +212,19 @@ extension Agent {
             return false
         }
         _ = await postgres.waitUntilReady(timeout: .seconds(10))
+        callbacks.fire(.onStart, role: "replica")
         runAgain = true
         return true
     }
 
-    /// Where `member`'s Postgres is, from its report.
+    /// Where `member`'s Postgres is, from its report. A standby upstream (cascading
+    /// replication) is streamed from without a slot.
     func upstream(of member: String, in view: ClusterView) -> PostgresUpstream? {
         guard let m = view.members[member] else {
             logger.warning("no report from the member to follow", metadata: ["member": "\(member)"])
             return nil
         }
-        return PostgresUpstream(member: member, host: m.host, port: m.port)
+        return PostgresUpstream(member: member, host: m.host, port: m.port, usesSlot: m.role != .replica)
     }
 
     // MARK: Bootstrap
@@ -269,6 +299,12 @@ extension Agent {
     private func promote(reason: String, oldPrimary: String?, term: UInt64) async -> Bool {
         guard await fence.arm(pid: postgres.postmasterPID) else {
             logger.warning("not promoting: the lease is not valid")
+            return false
+        }
+        if let refusal = await callbacks.prePromote(role: "replica") {
+            ha.record(.promoteRefused(at: Instant(.now()), reason: refusal))
+            logger.warning("pre_promote refused the promotion; another member will be tried", metadata: ["reason": "\(refusal)"])
+            runAgain = true
             return false
         }
         logger.notice("promoting this member", metadata: ["reason": "\(reason)"])

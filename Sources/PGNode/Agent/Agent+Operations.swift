@@ -50,6 +50,7 @@ extension Agent {
             do {
                 _ = try await postgres.query("select pg_reload_conf()")
                 logger.notice("reloaded the Postgres configuration (asked over the REST API)")
+                callbacks.fire(.onReload, role: local.isRunningPrimary ? "primary" : "replica")
                 return LocalOperationResult(done: true, message: "reloaded")
             } catch {
                 return LocalOperationResult(done: false, message: "reload failed: \(error)")
@@ -64,6 +65,7 @@ extension Agent {
                 await postgres.stop(.fast, timeout: .seconds(60))
                 await fence.disarm()
                 let ok = await execute(.startPrimary, operationInput(isLeader: true, status, leader, await observe()))
+                if ok { callbacks.fire(.onRestart, role: "primary") }
                 return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
             }
             guard local.isRunningReplica || local.process == .stopped else {
@@ -75,6 +77,7 @@ extension Agent {
             await postgres.stop(.fast, timeout: .seconds(60))
             let following = leader.flatMap { $0 == config.name ? nil : $0 }
             let ok = await execute(.startReplica(following: following), operationInput(isLeader: false, status, leader, await observe()))
+            if ok { callbacks.fire(.onRestart, role: "replica") }
             return LocalOperationResult(done: ok, message: ok ? "restarted successfully" : "restart failed")
 
         case .reinitialize:
@@ -84,9 +87,11 @@ extension Agent {
             guard let leader, lastView.members[leader]?.role == .primary else {
                 return LocalOperationResult(done: false, message: "no running primary to take a base backup from")
             }
-            logger.notice("reinitializing this member from the primary (asked over the REST API)", metadata: ["source": "\(leader)"])
-            let ok = await execute(.rebuild(from: leader), operationInput(isLeader: false, status, leader, local))
-            return LocalOperationResult(done: ok, message: ok ? "reinitialized from \(leader)" : "reinitialize failed; see the agent's log")
+            // A running member tagged `clonefrom` serves the base backup when there is one.
+            let source = HANode.cloneSource(in: lastView, me: config.name, leader: leader)
+            logger.notice("reinitializing this member (asked over the REST API)", metadata: ["source": "\(source)"])
+            let ok = await execute(.rebuild(from: source), operationInput(isLeader: false, status, leader, local))
+            return LocalOperationResult(done: ok, message: ok ? "reinitialized from \(source)" : "reinitialize failed; see the agent's log")
         }
     }
 
@@ -95,5 +100,51 @@ extension Agent {
     private func operationInput(isLeader: Bool, _ status: RaftStatus, _ leader: String?, _ local: LocalPostgres) -> HAInput {
         HAInput(now: Instant(.now()), me: config.name, raft: RaftView(isLeader: isLeader, term: status.term.rawValue,
                 leader: leader, leaseDeadline: nil, voters: [:]), cluster: lastView, local: local)
+    }
+}
+
+/// A restart of this member's Postgres scheduled over the REST API (`POST /restart` with
+/// `schedule`); kept by the agent (not the store), cancelled by `DELETE /restart`.
+public struct ScheduledRestart: Sendable, Hashable {
+    /// Wall-clock time, Unix milliseconds.
+    public var atUnixMs: UInt64
+    /// Only if the member then has this role ("primary" or "replica"), when set.
+    public var role: String?
+}
+
+extension Agent {
+    /// Schedules a restart at `atUnixMs` (replacing none: a second schedule is refused).
+    public func scheduleRestart(_ restart: ScheduledRestart) -> Bool {
+        guard scheduledRestart == nil else { return false }
+        scheduledRestart = restart
+        logger.notice("restart scheduled", metadata: ["at_ms": "\(restart.atUnixMs)", "role": "\(restart.role ?? "any")"])
+        return true
+    }
+
+    /// Cancels a scheduled restart; false if none was scheduled.
+    public func cancelScheduledRestart() -> Bool {
+        guard scheduledRestart != nil else { return false }
+        scheduledRestart = nil
+        logger.notice("scheduled restart cancelled")
+        return true
+    }
+
+    /// The scheduled restart, if any.
+    public func pendingScheduledRestart() -> ScheduledRestart? { scheduledRestart }
+
+    /// Runs the scheduled restart once it is due (skipped if the role no longer matches).
+    func runScheduledRestart() async {
+        guard let due = scheduledRestart, UInt64(Date().timeIntervalSince1970 * 1000) >= due.atUnixMs else { return }
+        scheduledRestart = nil
+        if let role = due.role {
+            let local = await observe()
+            let now = local.isRunningPrimary ? "primary" : "replica"
+            guard role == now else {
+                logger.notice("scheduled restart skipped: the member's role changed", metadata: ["wanted": "\(role)", "role": "\(now)"])
+                return
+            }
+        }
+        let result = await run(.restart)
+        logger.notice("scheduled restart", metadata: ["done": "\(result.done)", "message": "\(result.message)"])
     }
 }

@@ -50,6 +50,15 @@ public actor Agent {
     public nonisolated let snapshots = AgentSnapshotBox()
     /// Local operations asked for over the REST API, run at the start of the next cycle.
     var pendingOperations: [(LocalOperation, CheckedContinuation<LocalOperationResult, Never>)] = []
+    /// A restart asked for over the REST API with `schedule` (wall clock, Unix milliseconds).
+    var scheduledRestart: ScheduledRestart?
+    /// The user's callback scripts.
+    let callbacks: CallbackRunner
+    /// The role of the running Postgres at the last cycle ("primary", "replica"), for `on_role_change`.
+    var lastRunningRole: String?
+    /// What the last decision waited for, reported in the member key.
+    var waitingFor: String?
+    var lastSyncWarning: String?
 
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
@@ -62,6 +71,7 @@ public actor Agent {
         self.postgres = postgres
         self.fence = fence
         self.logger = logger
+        self.callbacks = CallbackRunner(settings: config.postgres.callbacks, cluster: config.store.cluster, logger: logger)
         (wakeStream, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -99,6 +109,7 @@ public actor Agent {
         let wasPrimary = lastLocal?.isRunningPrimary == true
         logger.notice("stopping Postgres", metadata: ["member": "\(config.name)", "postgres.primary": "\(wasPrimary)"])
         await postgres.stop(.fast, timeout: .seconds(60))
+        callbacks.fire(.onStop, role: wasPrimary ? "primary" : "replica")
         await fence.disarm()
         guard wasPrimary, let status = await runtime.status(), status.role == .leader else { return }
         let placement = Placement(statuses: lastView.members.values.filter { $0.name != config.name }, cluster: lastView)
@@ -130,6 +141,7 @@ public actor Agent {
 
     func cycle() async {
         await runPendingOperations()
+        await runScheduledRestart()
         let local = await observe()
         lastLocal = local
         guard let status = await runtime.status() else { return }
@@ -171,7 +183,10 @@ public actor Agent {
                 Task { try? await Task.sleep(for: .milliseconds(10)); agent.wake() }
             }
         }
+        await applyRuntimeConfiguration(local, lastView)
+        noteRoleChange(local)
         let actions = ha.decide(input)
+        waitingFor = actions.lazy.compactMap { if case .wait(let r) = $0 { return r }; return nil }.first
         for action in actions {
             if stopping { return }
             guard await execute(action, input) else { break }
@@ -182,7 +197,35 @@ public actor Agent {
             member: memberStatus(from: after), local: after, raft: raft, commitIndex: status.commit.rawValue,
             appliedIndex: status.applied.rawValue, cluster: lastView, at: Instant(.now()),
             atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
-            waitingFor: actions.lazy.compactMap { if case .wait(let r) = $0 { return r }; return nil }.first, counters: counters))
+            waitingFor: waitingFor, counters: counters))
+    }
+
+    /// Brings the store's Postgres parameters (for this member's role) into the configuration
+    /// (a reload when they changed), and, while this Postgres is not a running primary, renders
+    /// `synchronous_standby_names` as a primary must start with: in synchronous modes
+    /// `SynchronousStandbyNames.none`, so that a promotion or a restart in place acknowledges
+    /// no commit before the primary has named its synchronous standbys (a standby ignores it).
+    func applyRuntimeConfiguration(_ local: LocalPostgres, _ view: ClusterView) async {
+        let primary = local.isRunningPrimary
+        do {
+            if try await postgres.setDynamicParameters(view.config.postgresql.effective(primary: primary, local: [:])) {
+                logger.notice("applied the cluster's Postgres parameters", metadata: ["postgres.role": "\(primary ? "primary" : "replica")"])
+                if local.process == .running { callbacks.fire(.onReload, role: primary ? "primary" : "replica") }
+            }
+            if !primary {
+                try await postgres.setSynchronousStandbyNames(view.config.synchronousMode == .off ? "" : SynchronousStandbyNames.none)
+            }
+        } catch {
+            logger.warning("could not apply the Postgres configuration", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs `on_role_change` when the running Postgres changed between primary and replica.
+    private func noteRoleChange(_ local: LocalPostgres) {
+        guard let r = local.running, local.process == .running else { return }
+        let role = r.inRecovery ? "replica" : "primary"
+        if let last = lastRunningRole, last != role { callbacks.fire(.onRoleChange, role: role) }
+        lastRunningRole = role
     }
 
     // MARK: Reports
@@ -204,7 +247,7 @@ public actor Agent {
         }
         if let activity { state = activity }
         let r = local.running
-        return MemberStatus(
+        var status = MemberStatus(
             name: config.name, raftID: config.store.node.rawValue, role: role, state: state,
             host: config.postgres.connectHost, port: config.postgres.connectPort,
             systemIdentifier: local.dataDirectory.systemIdentifier,
@@ -213,6 +256,29 @@ public actor Agent {
             streaming: r?.streaming ?? false, following: r?.following, tags: config.tags, replication: r?.replication ?? [],
             serverVersion: r?.serverVersion, reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
             apiURL: config.rest.connectURL)
+        if let r, !r.pendingRestart.isEmpty {
+            let runtime = postgres.runtimeConfiguration
+            let wanted = runtime.dynamicParameters.merging(config.postgres.parameters) { $1 }
+            status.pendingRestart = r.pendingRestart.mapValues { _ in "" }
+            for (name, running) in r.pendingRestart {
+                status.pendingRestart?[name] = wanted[name].map { "\(running) -> \($0)" } ?? "runs with \(running); the file differs"
+            }
+        }
+        status.waitingFor = waitingFor
+        if let r, !r.inRecovery, local.process == .running {
+            status.synchronousStandbyNames = r.synchronousStandbyNames
+            status.syncWarning = Self.syncWarning(r)
+        }
+        status.scheduledRestartAtMs = scheduledRestart?.atUnixMs
+        return status
+    }
+
+    /// Why a running primary's commits do not return now, if they do not: its
+    /// `synchronous_standby_names` names standbys and none of them is synchronous.
+    static func syncWarning(_ r: RunningPostgres) -> String? {
+        guard !r.synchronousStandbyNames.isEmpty,
+              !r.replication.contains(where: { $0.syncState == "sync" || $0.syncState == "quorum" }) else { return nil }
+        return "commits wait: no synchronous standby is streaming (synchronous_standby_names = \(r.synchronousStandbyNames))"
     }
 
     /// Writes `members/<name>` when the role, state, timeline or upstream changed, else every
@@ -221,6 +287,12 @@ public actor Agent {
     func report(local: LocalPostgres, raft: RaftView) {
         let now = Instant(.now())
         let status = memberStatus(from: local)
+        if status.syncWarning != lastSyncWarning {
+            if let w = status.syncWarning { logger.warning("synchronous replication", metadata: ["warning": "\(w)"]) } else if lastSyncWarning != nil {
+                logger.notice("synchronous replication: commits are acknowledged again")
+            }
+            lastSyncWarning = status.syncWarning
+        }
         let changed = lastReported.map { !$0.sameShape(as: status) } ?? true
         let due = lastReportAt.map { now.milliseconds(since: $0) >= UInt64(config.ha.reportMilliseconds) } ?? true
         guard (changed || due) && !reportInFlight else { return }
@@ -267,6 +339,9 @@ extension MemberStatus {
     func sameShape(as o: MemberStatus) -> Bool {
         role == o.role && state == o.state && timeline == o.timeline && following == o.following && streaming == o.streaming
             && systemIdentifier == o.systemIdentifier && replication.map(\.applicationName) == o.replication.map(\.applicationName)
+            && replication.map(\.syncState) == o.replication.map(\.syncState) && pendingRestart == o.pendingRestart
+            && waitingFor == o.waitingFor && syncWarning == o.syncWarning && synchronousStandbyNames == o.synchronousStandbyNames
+            && scheduledRestartAtMs == o.scheduledRestartAtMs
     }
 }
 
@@ -274,7 +349,7 @@ extension HAAction {
     /// Whether the action changes what the local Postgres is or runs.
     var changesPostgres: Bool {
         switch self {
-        case .setMayCampaign, .gatherStatus, .transferLeadership, .syncSlots, .refuse, .wait, .clearFailover: return false
+        case .setMayCampaign, .gatherStatus, .transferLeadership, .syncSlots, .refuse, .wait, .clearFailover, .writeSync: return false
         default: return true
         }
     }

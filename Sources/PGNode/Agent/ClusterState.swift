@@ -50,7 +50,11 @@ public enum ClusterState {
                 if let f = try? decoder.decode(FailoverRequest.self, from: data) { view.failover = f } else {
                     problems.append("\(key): not a failover request")
                 }
-            case .sync, .raftMember:
+            case .sync:
+                if let sync = try? decoder.decode(SyncState.self, from: data) { view.sync = sync } else {
+                    problems.append("\(key): not a sync state")
+                }
+            case .raftMember:
                 break
             }
         }

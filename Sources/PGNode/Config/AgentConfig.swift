@@ -24,7 +24,11 @@ import RaftCore
 ///   superuser: { username: postgres, password_file: /etc/pgha/pg-superuser }
 ///   replication: { username: replicator, password_file: /etc/pgha/pg-replication }
 ///   pg_hba: [ "host all all 10.0.0.0/8 scram-sha-256" ]
-/// tags: { nofailover: false, noloadbalance: false, failover_priority: 1 }
+///   callbacks: { on_role_change: /etc/pgha/role-change.sh }   # also on_start, on_stop, on_restart, on_reload
+///   pre_promote: /etc/pgha/fence-old-primary.sh               # non-zero exit: do not promote this member
+///   callback_timeout_ms: 30000
+/// tags: { nofailover: false, noloadbalance: false, failover_priority: 1, nosync: false, sync_priority: 1,
+///         clonefrom: false, replicatefrom: pg2, rack: r1 }   # unknown tags are reported as they are
 /// watchdog: { mode: off, device: /dev/watchdog, safety_margin: 5 }
 /// ha: { loop_ms: 250, report_ms: 1000, status_round_ms: 400 }
 /// restapi: { listen: "0.0.0.0:8008", connect_address: "10.0.0.1:8008" }   # see RESTSettings
@@ -58,7 +62,8 @@ public struct AgentConfig: Sendable {
         ["postgresql", "superuser", "password_file"],
         ["postgresql", "replication", "username"], ["postgresql", "replication", "password"],
         ["postgresql", "replication", "password_file"],
-        ["tags", "nofailover"], ["tags", "noloadbalance"], ["tags", "failover_priority"],
+        ["tags", "nofailover"], ["tags", "noloadbalance"], ["tags", "failover_priority"], ["tags", "nosync"],
+        ["tags", "sync_priority"], ["tags", "clonefrom"], ["tags", "replicatefrom"],
         ["watchdog", "mode"], ["watchdog", "device"], ["watchdog", "safety_margin"],
         ["ha", "loop_ms"], ["ha", "report_ms"], ["ha", "status_round_ms"],
         ["restapi", "listen"], ["restapi", "connect_address"], ["restapi", "certfile"], ["restapi", "keyfile"],
@@ -174,6 +179,11 @@ public struct AgentConfig: Sendable {
             case "nofailover": tags.noFailover = r.bool(v, "tags.nofailover") ?? false
             case "noloadbalance": tags.noLoadBalance = r.bool(v, "tags.noloadbalance") ?? false
             case "failover_priority": tags.failoverPriority = r.int(v, "tags.failover_priority", in: 0...1_000_000) ?? 1
+            case "nosync": tags.noSync = r.bool(v, "tags.nosync") ?? false
+            case "sync_priority": tags.syncPriority = r.int(v, "tags.sync_priority", in: 0...1_000_000) ?? 1
+            case "clonefrom": tags.cloneFrom = r.bool(v, "tags.clonefrom") ?? false
+            case "replicatefrom":
+                if let s = v as? String, isMemberName(s) { tags.replicateFrom = s } else { r.fail("tags.replicatefrom", "must be a member name") }
             default:
                 if let s = SectionReader.scalarText(v) { tags.other[key] = s } else { r.fail("tags.\(key)", "must be a scalar") }
             }
@@ -201,9 +211,12 @@ public struct PostgresSection: Sendable, Hashable {
     public var replicationName: String
     public var replicationPassword: String?
     public var pgHba: [String]
+    /// `callbacks`, `pre_promote`, `callback_timeout_ms`.
+    public var callbacks: CallbackSettings = CallbackSettings()
 
     static let keys: Set<String> = ["data_dir", "listen", "connect_address", "bin_dir", "run_as", "socket_dir", "log_file",
-                                    "parameters", "superuser", "replication", "pg_hba"]
+                                    "parameters", "superuser", "replication", "pg_hba", "callbacks", "pre_promote",
+                                    "callback_timeout_ms"]
 
     static func parse(_ value: Any?, member: String, isRoot: Bool, readFile: (String) throws -> String,
                       _ r: inout SectionReader) -> PostgresSection? {
@@ -269,16 +282,20 @@ public struct PostgresSection: Sendable, Hashable {
                 r.fail("postgresql.pg_hba", "must be a list of pg_hba.conf lines")
             }
         }
+        var callbacks = CallbackSettings(scripts: CallbackSettings.parseScripts(m["callbacks"], &r))
+        if let p = m["pre_promote"] { callbacks.prePromote = CallbackSettings.parseCommand(p, "postgresql.pre_promote", &r) }
+        if let t = m["callback_timeout_ms"], let ms = r.int(t, "postgresql.callback_timeout_ms", in: 100...3_600_000) {
+            callbacks.timeout = .milliseconds(ms)
+        }
         guard let dataDir, let listen, let connect else { return nil }
         return PostgresSection(dataDirectory: dataDir, listenHost: listen.host, port: listen.port, connectHost: connect.host,
                                connectPort: connect.port, binDirectory: bin, runAs: runAs, socketDirectory: socketDir,
                                logFile: logFile, parameters: parameters, superuserName: su, superuserPassword: suPassword,
-                               replicationName: repl, replicationPassword: replPassword, pgHba: hba)
+                               replicationName: repl, replicationPassword: replPassword, pgHba: hba, callbacks: callbacks)
     }
 
     /// Settings pgha renders itself; a user's `parameters` may not set them.
-    public static let ownedParameters = ["port", "listen_addresses", "unix_socket_directories", "hba_file",
-                                         "primary_conninfo", "primary_slot_name", "hot_standby", "config_file", "data_directory"]
+    public static var ownedParameters: [String] { PostgresSettings.reservedParameters.sorted() }
 
     static func credentials(_ value: Any?, _ key: String, defaultName: String, readFile: (String) throws -> String,
                                     _ r: inout SectionReader) -> (String, String?) {

@@ -31,6 +31,8 @@ struct PostgresConfiguration {
     static let header = "# Written by pgha"
 
     let settings: PostgresSettings
+    /// The store's parameters and `synchronous_standby_names`.
+    var runtime = PostgresRuntimeConfiguration()
 
     /// `postgresql.conf` for a primary (`following` nil) or a standby streaming from `following`.
     func postgresqlConf(standbyOf upstream: PostgresUpstream?) -> String {
@@ -60,13 +62,20 @@ struct PostgresConfiguration {
             // off the new primary for seconds after a failover.
             ("wal_retrieve_retry_interval", "500ms"),
             ("primary_conninfo", upstream.map(primaryConninfo) ?? ""),
-            ("primary_slot_name", upstream == nil ? "" : PostgresController.slotName(for: s.memberName)),
+            ("primary_slot_name", upstream?.usesSlot == true ? PostgresController.slotName(for: s.memberName) : ""),
         ]
         lines += pgha.map { "\($0.0) = \(Self.confValue($0.1))" }
+        let dynamic = runtime.dynamicParameters
+        if !dynamic.isEmpty {
+            lines += ["", "# From the cluster's dynamic configuration (pgha edit-config)."]
+            lines += dynamic.keys.sorted().map { "\($0) = \(Self.confValue(dynamic[$0]!))" }
+        }
         if !s.parameters.isEmpty {
-            lines += ["", "# From pgha's configuration (these override the settings above)."]
+            lines += ["", "# From this member's configuration file (these override the settings above)."]
             lines += s.parameters.keys.sorted().map { "\($0) = \(Self.confValue(s.parameters[$0]!))" }
         }
+        lines += ["", "# Managed by pgha's synchronous replication (synchronous_mode).",
+                  "synchronous_standby_names = \(Self.confValue(runtime.synchronousStandbyNames))"]
         return lines.joined(separator: "\n") + "\n"
     }
 

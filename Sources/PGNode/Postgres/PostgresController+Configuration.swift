@@ -12,7 +12,12 @@ extension PostgresController {
     func writeConfiguration(standby: Bool, upstream: PostgresUpstream?, user: PostgresOSUser) throws {
         try checkSettings()
         let data = settings.dataDirectory
-        let configuration = PostgresConfiguration(settings: settings)
+        let runtime = state.withLockedValue { s -> PostgresRuntimeConfiguration in
+            s.runtime.renderedStandby = standby
+            s.runtime.renderedUpstream = standby ? upstream : nil
+            return s.runtime
+        }
+        let configuration = PostgresConfiguration(settings: settings, runtime: runtime)
         try writePassfile(user: user)
         try adoptInitdbConfiguration(user: user)
         try user.writeFile(data + "/" + PostgresConfiguration.mainFile,
@@ -55,6 +60,46 @@ extension PostgresController {
         } else {
             try user.writeFile(base, "# initdb's postgresql.conf was not found; pgha's postgresql.conf has the settings.\n", mode: 0o600)
         }
+    }
+
+    /// Sets `synchronous_standby_names`: rendered into `postgresql.conf` from now on and, when
+    /// Postgres runs, the file is rewritten for its current role and reloaded. Returns whether
+    /// anything changed.
+    @discardableResult
+    public func setSynchronousStandbyNames(_ names: String) async throws -> Bool {
+        try await changeRuntime { $0.synchronousStandbyNames = names }
+    }
+
+    /// Sets the store's parameters for this member (see `DynamicPostgres.effective`), rendering
+    /// and reloading as `setSynchronousStandbyNames` does. Parameters pgha owns are dropped.
+    /// Returns whether anything changed.
+    @discardableResult
+    public func setDynamicParameters(_ parameters: [String: String]) async throws -> Bool {
+        let allowed = parameters.filter { !PostgresSettings.reservedParameters.contains($0.key.lowercased()) }
+        return try await changeRuntime { $0.dynamicParameters = allowed }
+    }
+
+    /// The runtime configuration now.
+    var runtimeConfiguration: PostgresRuntimeConfiguration { state.withLockedValue { $0.runtime } }
+
+    private func changeRuntime(_ change: @Sendable (inout PostgresRuntimeConfiguration) -> Void) async throws -> Bool {
+        let (changed, runtime, running) = state.withLockedValue { s -> (Bool, PostgresRuntimeConfiguration, Bool) in
+            let before = s.runtime
+            change(&s.runtime)
+            return (before != s.runtime, s.runtime, s.pid != nil && s.directoryWork == nil)
+        }
+        guard changed, running else { return changed }
+        try await onPool {
+            let user = try PostgresOSUser.resolve(self.settings.runAs)
+            try self.writeConfiguration(standby: runtime.renderedStandby, upstream: runtime.renderedUpstream, user: user)
+            let session = try self.localSession(statementTimeout: .seconds(10))
+            _ = try session.rows("select pg_reload_conf()")
+        }
+        logger.info("postgres configuration reloaded", metadata: [
+            "postgres.synchronous_standby_names": "\(runtime.synchronousStandbyNames)",
+            "postgres.dynamic_parameters": "\(runtime.dynamicParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })",
+        ])
+        return true
     }
 
     /// The member named in the rendered `postgresql.conf` (nil: none, or no file). Blocking.

@@ -76,7 +76,7 @@ extension PostgresController {
     private func queryRunning(following: String?) throws -> RunningPostgres {
         let session = try localSession(statementTimeout: .seconds(2), connectTimeout: 1)
         let rows = try session.rows(Self.observationQuery)
-        guard let row = rows.first, row.count == 11 else {
+        guard let row = rows.first, row.count == 13 else {
             throw PostgresError(.queryFailed, what: "the observation query returned no row", location: session.location,
                                 remedy: "a bug in pgha; report it with the Postgres version")
         }
@@ -90,12 +90,16 @@ extension PostgresController {
         let decoder = JSONDecoder()
         let replication = (try? decoder.decode([ReplicationRow].self, from: Data((row[9] ?? "[]").utf8))) ?? []
         let slots = (try? decoder.decode([String].self, from: Data((row[10] ?? "[]").utf8))) ?? []
-        return RunningPostgres(
+        let pending = (try? decoder.decode([String: String].self, from: Data((row[12] ?? "{}").utf8))) ?? [:]
+        var running = RunningPostgres(
             inRecovery: inRecovery, timeline: timeline,
             walPosition: row[1].flatMap(LSN.init(parsing:)),
             receivedLSN: row[3].flatMap(LSN.init(parsing:)), replayedLSN: row[4].flatMap(LSN.init(parsing:)),
             streaming: row[6] == "streaming", following: inRecovery ? following : nil,
             serverVersion: row[8].flatMap { Int($0) } ?? 0, replication: replication, slots: Set(slots))
+        running.synchronousStandbyNames = row[11] ?? ""
+        running.pendingRestart = pending
+        return running
     }
 
     /// One statement, one row: what `observe()` reports.
@@ -115,6 +119,8 @@ extension PostgresController {
               'sent_lsn', sent_lsn::text, 'write_lsn', write_lsn::text,
               'flush_lsn', flush_lsn::text, 'replay_lsn', replay_lsn::text)), '[]')
            from pg_stat_replication),
-          (select coalesce(json_agg(slot_name), '[]') from pg_replication_slots where slot_type = 'physical')
+          (select coalesce(json_agg(slot_name), '[]') from pg_replication_slots where slot_type = 'physical'),
+          current_setting('synchronous_standby_names'),
+          (select coalesce(json_object_agg(name, setting), '{}') from pg_settings where pending_restart)
         """
 }

@@ -14,6 +14,8 @@ extension PostgresController {
             let session = try self.localSession(statementTimeout: .seconds(Int64(waitSeconds) + 10))
             // pg_promote(wait => true) looks every 100 ms; polling every 5 ms takes the writes
             // back up to 95 ms sooner.
+            // A standby whose replay an operator paused still replays what it received first.
+            _ = try session.rows("select pg_wal_replay_resume()")
             _ = try session.rows("select pg_promote(wait => false)")
             let deadline = Date().addingTimeInterval(TimeInterval(max(1, waitSeconds)))
             var promoted = false

@@ -55,7 +55,7 @@ public struct PostgresSettings: Sendable, Hashable {
     /// The settings pgha renders itself; a user's `parameters` may not name them.
     public static let reservedParameters: Set<String> = [
         "port", "listen_addresses", "unix_socket_directories", "hba_file", "primary_conninfo",
-        "primary_slot_name", "hot_standby",
+        "primary_slot_name", "hot_standby", "synchronous_standby_names", "config_file", "data_directory",
     ]
 
     public init(memberName: String, binDirectory: String = PostgresSettings.debianBinDirectory,

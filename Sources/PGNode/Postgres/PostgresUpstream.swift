@@ -5,11 +5,15 @@ public struct PostgresUpstream: Sendable, Hashable, CustomStringConvertible {
     public var member: String
     public var host: String
     public var port: Int
+    /// Stream through this member's replication slot (the primary keeps one per member); false
+    /// for cascading from a standby, which keeps no slots.
+    public var usesSlot: Bool
 
-    public init(member: String, host: String, port: Int) {
+    public init(member: String, host: String, port: Int, usesSlot: Bool = true) {
         self.member = member
         self.host = host
         self.port = port
+        self.usesSlot = usesSlot
     }
 
     /// "db2 (10.0.0.2:5432)".

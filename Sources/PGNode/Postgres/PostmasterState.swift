@@ -21,6 +21,9 @@ struct PostmasterState: Sendable {
     /// An operation that needs Postgres stopped (rewind, rebuild) works on the data directory;
     /// starts are refused meanwhile.
     var directoryWork: String?
+    /// What pgha renders into `postgresql.conf` beside the static settings (see
+    /// `PostgresRuntimeConfiguration`), and what it rendered last.
+    var runtime = PostgresRuntimeConfiguration()
 
     /// Sends `signal` to the postmaster if there is one, marking its exit as expected.
     mutating func signal(_ signal: Int32) -> Bool {
@@ -28,4 +31,16 @@ struct PostmasterState: Sendable {
         exitExpected = true
         return kill(pid, signal) == 0
     }
+}
+
+/// The parts of `postgresql.conf` that change while the agent runs: the dynamic parameters from
+/// the store and `synchronous_standby_names`, plus what was rendered last (so a reload rewrites
+/// the file for the same role and upstream).
+struct PostgresRuntimeConfiguration: Sendable, Hashable {
+    /// The store's parameters for this member's role (its own file's `parameters` still win).
+    var dynamicParameters: [String: String] = [:]
+    var synchronousStandbyNames = ""
+    /// The last rendering was for a standby, of `renderedUpstream` (nil: in recovery, no upstream).
+    var renderedStandby = false
+    var renderedUpstream: PostgresUpstream?
 }
