@@ -31,6 +31,8 @@ struct AgentRESTBackend: RESTBackend {
     }
 
     func perform(_ operation: LocalOperation) async -> LocalOperationResult { await agent.perform(operation) }
+    func scheduleRestart(_ restart: ScheduledRestart) async -> Bool { await agent.scheduleRestart(restart) }
+    func cancelScheduledRestart() async -> Bool { await agent.cancelScheduledRestart() }
 
     func metricsText() -> String {
         if let s = agent.snapshots.current { metrics.record(s, leaseHeld: fence.guardsValidLease(), fences: fence.fenced) }

@@ -36,11 +36,11 @@ public enum HealthCheck {
         case "/read-only":
             return primaryOK || replicaOK ? (tagsMatch(query, s.member.tags) ? 200 : 503) : 503
         case "/sync", "/synchronous":
-            return 503  // synchronous_mode arrives with issue 10: no member is a sync standby yet
+            return replicaOK && isSynchronous(s) ? 200 : 503
         case "/async", "/asynchronous":
-            return replicaOK ? 200 : 503
+            return replicaOK && !isSynchronous(s) ? 200 : 503
         case "/read-only-sync":
-            return primaryOK ? 200 : 503
+            return primaryOK || (replicaOK && isSynchronous(s)) ? 200 : 503
         case "/health":
             return s.local.process == .running && s.local.running != nil && tagsMatch(query, s.member.tags) ? 200 : 503
         case "/liveness":
@@ -52,6 +52,12 @@ public enum HealthCheck {
         default:
             return nil
         }
+    }
+
+    /// Whether this member is named in the `sync` key's claim (a synchronous or quorum standby).
+    static func isSynchronous(_ s: AgentSnapshot) -> Bool {
+        guard s.cluster.config.synchronousMode != .off, let sync = s.cluster.sync, sync.quorum > 0 else { return false }
+        return sync.leader != s.member.name && sync.members.contains(s.member.name)
     }
 
     /// `/replica`: a running standby (streaming or not, as Patroni), within `?lag=`, not `noloadbalance`, with

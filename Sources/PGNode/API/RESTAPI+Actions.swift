@@ -14,8 +14,13 @@ extension RESTAPI {
         case .success(let b): body = b
         case .failure(let resp): return resp
         }
-        for key in body.keys where !["leader", "candidate", "member", "scheduled_at"].contains(key) {
-            return .text(.badRequest, "unknown field \(key) (known: leader, candidate, scheduled_at)")
+        for key in body.keys where !["leader", "candidate", "member", "scheduled_at", "force"].contains(key) {
+            return .text(.badRequest, "unknown field \(key) (known: leader, candidate, scheduled_at, force)")
+        }
+        var force = false
+        if let f = body["force"], f != .null {
+            guard let b = f.boolValue else { return .text(.badRequest, "force must be true or false") }
+            force = b
         }
         func name(_ key: String) -> Result<String?, RESTResponse> {
             guard let v = body[key], v != .null else { return .success(nil) }
@@ -48,10 +53,14 @@ extension RESTAPI {
         }
         if paused && candidate == nil { return .text(.badRequest, "Switchover is possible only to a specific candidate in a paused state") }
         if kind == .failover && leader != nil { kind = .switchover }
+        if force && kind != .failover { return .text(.badRequest, "force applies to a failover (POST /failover with a candidate) only") }
         if let leader, leader == candidate { return .text(.badRequest, "Switchover target and source are the same") }
-        if scheduledAt == nil, let problem = feasibility(kind: kind, leader: leader, candidate: candidate, snapshot) {
+        if scheduledAt == nil, let problem = feasibility(kind: kind, leader: leader, candidate: candidate, force: force, snapshot) {
             return .text(.preconditionFailed, problem)
         }
+        // What a forced failover may lose: the candidate's distance from the last primary position.
+        var mayLose: UInt64 = 0
+        if force, let c = candidate, let s = snapshot, let m = s.cluster.members[c] { mayLose = Placement.bytesBehind(m, s.cluster) }
         // One request at a time.
         let existing: VersionedValue?
         do { existing = try await backend.read(.failover) } catch {
@@ -59,26 +68,45 @@ extension RESTAPI {
         }
         if existing != nil { return .text(.conflict, "another switchover or failover is pending (pgha flush switchover cancels a scheduled one)") }
         let request = FailoverRequest(kind: kind, leader: leader, candidate: candidate, scheduledAtUnixMs: scheduledAt,
-                                      id: UUID().uuidString, requestedAtUnixMs: nowUnixMs())
+                                      id: UUID().uuidString, requestedAtUnixMs: nowUnixMs(), force: force)
         do { try await backend.write(.failover, ClusterState.encode(request), expectedRevision: 0) } catch {
             return .text(.serviceUnavailable, "failed to write failover key into the store: \(error)")
         }
         logger.notice("\(kind.rawValue) requested over the REST API", metadata: [
             "leader": "\(leader ?? "-")", "candidate": "\(candidate ?? "best")", "scheduled_at_ms": "\(scheduledAt.map(String.init) ?? "now")"])
+        if force {
+            logger.warning("forced failover: the candidate may lack acknowledged writes", metadata: [
+                "candidate": "\(candidate ?? "-")", "may_lose_bytes": "\(mayLose)"])
+        }
         if scheduledAt != nil { return .text(.accepted, "Switchover scheduled") }
-        return await outcome(of: request, previousPrimary: snapshot?.raft.leader)
+        var answer = await outcome(of: request, previousPrimary: snapshot?.raft.leader)
+        if force, answer.status == .ok {
+            answer = .text(.ok, String(decoding: answer.body, as: UTF8.self)
+                           + " (forced: up to \(mayLose) bytes of WAL beyond the candidate's position may be lost)")
+        }
+        return answer
     }
 
     /// Patroni's `is_failover_possible`: nil when the change can be attempted, else the reason (412).
-    private func feasibility(kind: FailoverRequest.Kind, leader: String?, candidate: String?, _ s: AgentSnapshot?) -> String? {
+    private func feasibility(kind: FailoverRequest.Kind, leader: String?, candidate: String?, force: Bool,
+                             _ s: AgentSnapshot?) -> String? {
         guard let s else { return "this agent has no view of the cluster yet" }
         let current = s.raft.leader
         if let leader, leader != current || s.cluster.members[leader]?.role != .primary { return "leader name does not match" }
         let others = s.cluster.members.values.filter { $0.name != current }
-        let placement = Placement(statuses: Array(others), cluster: s.cluster)
+        let primaryRuns = current.flatMap { s.cluster.members[$0] }.map { $0.role == .primary && $0.state == .running } ?? false
+        let rules: Placement.Rules = force ? .forced : primaryRuns ? .switchover : .automatic
+        let placement = Placement(statuses: Array(others), cluster: s.cluster, rules: rules)
         if let candidate {
             guard s.cluster.members[candidate] != nil || s.cluster.staleMembers[candidate] != nil else { return "candidate does not exists" }
-            if let why = placement.excluded[candidate] { return "candidate \(candidate) cannot be promoted: \(why)" }
+            if let why = placement.excluded[candidate] {
+                let lossRule = Placement(statuses: s.cluster.members[candidate].map { [$0] } ?? [], cluster: s.cluster, rules: .forced)
+                if kind == .failover, lossRule.qualifies(candidate), let m = s.cluster.members[candidate] {
+                    return "candidate \(candidate) cannot be promoted: \(why); force the failover to promote it anyway, "
+                        + "losing up to \(Placement.bytesBehind(m, s.cluster)) bytes of acknowledged WAL"
+                }
+                return "candidate \(candidate) cannot be promoted: \(why)"
+            }
             if s.cluster.members[candidate] == nil { return "candidate \(candidate) has not reported recently" }
             return nil
         }
@@ -139,22 +167,43 @@ extension RESTAPI {
         case .success(let b): body = b
         case .failure(let resp): return resp
         }
-        for (key, value) in body {
+        var scheduled: UInt64?
+        for (key, value) in body.sorted(by: { $0.key > $1.key }) {
             switch key {
             case "role":
                 guard let role = value.stringValue, ["primary", "replica", "standby_leader"].contains(role) else {
                     return .text(.badRequest, "PostgreSQL role should be either primary, standby_leader, or replica")
                 }
                 let current = backend.snapshot()?.member.role.rawValue
-                if role != current { return .text(.serviceUnavailable, "restart conditions are not satisfied") }
+                if body["schedule"] == nil, role != current { return .text(.serviceUnavailable, "restart conditions are not satisfied") }
             case "schedule":
-                return .text(.badRequest, "scheduled restarts are not supported yet (restart now, or schedule it outside pgha)")
+                guard let text = value.stringValue else { return .text(.badRequest, "schedule must be a time (ISO 8601)") }
+                switch StatusDocuments.parseSchedule(text) {
+                case .failure(.noTimeZone): return .text(.badRequest, "Timezone information is mandatory for the scheduled restart")
+                case .failure(.unparsable):
+                    return .text(.unprocessableEntity, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601")
+                case .success(let ms):
+                    if ms < nowUnixMs() { return .text(.unprocessableEntity, "Cannot schedule restart in the past") }
+                    scheduled = ms
+                }
             default:
                 return .text(.badRequest, "Unknown filter for the scheduled restart: \(key)")
             }
         }
+        if let scheduled {
+            let role = body["role"]?.stringValue
+            guard await backend.scheduleRestart(ScheduledRestart(atUnixMs: scheduled, role: role)) else {
+                return .text(.conflict, "Another restart is already scheduled (DELETE /restart cancels it)")
+            }
+            return .text(.accepted, "Restart scheduled")
+        }
         let result = await backend.perform(.restart)
         return .text(result.done ? .ok : .serviceUnavailable, result.done ? "restarted successfully" : result.message)
+    }
+
+    /// `DELETE /restart`: cancels a scheduled restart.
+    func cancelScheduledRestart() async -> RESTResponse {
+        await backend.cancelScheduledRestart() ? .text(.ok, "scheduled restart deleted") : .text(.notFound, "no restart is scheduled")
     }
 
     /// `POST /reload`: reloads the Postgres configuration (202, as Patroni).
@@ -194,6 +243,13 @@ extension RESTAPI {
         let config: DynamicConfig
         do { config = try JSONDecoder().decode(DynamicConfig.self, from: Data(next.bytes)) } catch {
             return .text(.badRequest, "invalid configuration: \(Self.describe(error))")
+        }
+        let p = config.postgresql
+        for (section, parameters) in [("parameters", p.parameters), ("parameters_primary", p.parametersPrimary),
+                                      ("parameters_replica", p.parametersReplica)] {
+            for name in parameters.keys.sorted() where PostgresSettings.reservedParameters.contains(name.lowercased()) {
+                return .text(.badRequest, "invalid configuration: postgresql.\(section).\(name) is set by pgha itself and may not be configured")
+            }
         }
         if next == stored { return .json(.ok, Self.effectiveConfig(stored: next, config)) }
         do { try await backend.write(.config, next.bytes, expectedRevision: current?.modRevision ?? 0) } catch {

@@ -60,6 +60,7 @@ public struct RESTAPI: Sendable {
             case (.POST, "/failover"): return await changePrimary(r, kind: .failover)
             case (.DELETE, "/switchover"): return await cancelScheduledSwitchover()
             case (.POST, "/restart"): return await restart(r)
+            case (.DELETE, "/restart"): return await cancelScheduledRestart()
             case (.POST, "/reload"): return await reload()
             case (.POST, "/reinitialize"): return await reinitialize()
             case (.PATCH, "/config"): return await patchConfig(r, replace: false)
@@ -79,7 +80,8 @@ public struct RESTAPI: Sendable {
         var allowed = ["GET", "HEAD", "OPTIONS"]
         switch r.path {
         case "/switchover": allowed = ["POST", "DELETE"]
-        case "/failover", "/restart", "/reload", "/reinitialize": allowed = ["POST"]
+        case "/restart": allowed = ["POST", "DELETE"]
+        case "/failover", "/reload", "/reinitialize": allowed = ["POST"]
         case "/config": allowed += ["PATCH", "PUT"]
         default: break
         }

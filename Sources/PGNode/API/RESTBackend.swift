@@ -25,4 +25,14 @@ public protocol RESTBackend: Sendable {
     func metricsText() -> String
     /// The addresses of the members' hosts (for `allowlist_include_members`).
     func memberHosts() -> [String]
+    /// Schedules a restart of this member's Postgres; false if one is already scheduled.
+    func scheduleRestart(_ restart: ScheduledRestart) async -> Bool
+    /// Cancels the scheduled restart; false if none was scheduled.
+    func cancelScheduledRestart() async -> Bool
+}
+
+extension RESTBackend {
+    /// A backend without an agent schedules nothing.
+    public func scheduleRestart(_ restart: ScheduledRestart) async -> Bool { false }
+    public func cancelScheduledRestart() async -> Bool { false }
 }

@@ -44,7 +44,28 @@ public enum StatusDocuments {
         let tags = tagsDocument(m.tags)
         if !tags.isEmpty { doc["tags"] = .object(tags) }
         if let w = s.waitingFor { doc["waiting_for"] = .string(w) }
+        if let sync = s.cluster.sync, sync.leader != m.name, sync.members.contains(m.name), sync.quorum > 0 {
+            doc[s.cluster.config.synchronousMode == .quorum ? "quorum_standby" : "sync_standby"] = true
+        }
+        if let pending = m.pendingRestart, !pending.isEmpty {
+            doc["pending_restart"] = true
+            doc["pending_restart_reason"] = .object(pending.mapValues(JSONValue.string))
+        }
+        if let w = m.syncWarning { doc["sync_warning"] = .string(w) }
+        if let names = m.synchronousStandbyNames, !names.isEmpty { doc["synchronous_standby_names"] = .string(names) }
+        if let at = m.scheduledRestartAtMs { doc["scheduled_restart"] = ["schedule": .string(iso8601(unixMs: at))] }
         return .object(doc)
+    }
+
+    /// A member's role as `/cluster` and `pgha list` name it: "leader", "sync_standby" or
+    /// "quorum_standby" (named in the `sync` key's claim), "replica", "uninitialized".
+    static func role(of m: MemberStatus, isLeader: Bool, _ cluster: ClusterView) -> String {
+        if isLeader { return "leader" }
+        if m.role == .uninitialized { return "uninitialized" }
+        if let sync = cluster.sync, sync.quorum > 0, sync.leader != m.name, sync.members.contains(m.name) {
+            return cluster.config.synchronousMode == .quorum ? "quorum_standby" : "sync_standby"
+        }
+        return "replica"
     }
 
     /// `/cluster`: every member (sorted by name), its role, state, timeline and lag, the Raft
@@ -58,7 +79,7 @@ public enum StatusDocuments {
             let isLeader = m.name == leader && m.role == .primary && !stale
             var d: [String: JSONValue] = [
                 "name": .string(m.name),
-                "role": .string(isLeader ? "leader" : m.role == .uninitialized ? "uninitialized" : "replica"),
+                "role": .string(role(of: m, isLeader: isLeader, s.cluster)),
                 "state": .string(stale ? "unknown" : !isLeader && m.role == .replica && m.state == .running
                                  ? (m.streaming ? "streaming" : "in archive recovery") : m.state.rawValue),
                 "host": .string(m.host), "port": .int(Int64(m.port)),
@@ -67,6 +88,13 @@ public enum StatusDocuments {
             if let tl = m.timeline { d["timeline"] = .int(Int64(tl)) }
             let tags = tagsDocument(m.tags)
             if !tags.isEmpty { d["tags"] = .object(tags) }
+            if let pending = m.pendingRestart, !pending.isEmpty {
+                d["pending_restart"] = true
+                d["pending_restart_reason"] = .object(pending.mapValues(JSONValue.string))
+            }
+            if !stale, let w = m.waitingFor { d["waiting_for"] = .string(w) }
+            if !stale, let w = m.syncWarning { d["sync_warning"] = .string(w) }
+            if let at = m.scheduledRestartAtMs { d["scheduled_restart"] = ["schedule": .string(iso8601(unixMs: at))] }
             if !isLeader {
                 for (prefix, lsn) in [("receive_", m.receivedLSN), ("replay_", m.replayedLSN), ("", m.lsn)] {
                     if let lsn {
@@ -82,6 +110,16 @@ public enum StatusDocuments {
         }
         var doc: [String: JSONValue] = ["members": .array(members), "scope": .string(scope), "raft": raft(s, leaseValid: leaseValid)]
         if s.cluster.config.pause { doc["pause"] = true }
+        if s.cluster.config.synchronousMode != .off {
+            var sync: [String: JSONValue] = ["mode": .string(s.cluster.config.synchronousMode.rawValue),
+                                             "strict": .bool(s.cluster.config.synchronousModeStrict)]
+            if let claim = s.cluster.sync {
+                sync["leader"] = .string(claim.leader)
+                sync["sync_standby"] = .array(claim.members.map(JSONValue.string))
+                sync["quorum"] = .int(Int64(claim.quorum))
+            }
+            doc["synchronous_replication"] = .object(sync)
+        }
         if let f = s.cluster.failover, let at = f.scheduledAtUnixMs {
             var sw: [String: JSONValue] = ["at": .string(iso8601(unixMs: at))]
             if let l = f.leader { sw["from"] = .string(l) }

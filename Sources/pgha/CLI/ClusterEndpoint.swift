@@ -135,6 +135,8 @@ struct ClusterInfo: Sendable {
         /// The member's API base URL (`api_url` without `/patroni`).
         var api: String?
         var tags: [String: JSONValue]
+        /// Bytes behind the last known primary position (`lag` of `/cluster`), when known.
+        var lag: Int64?
     }
 
     var name: String { doc["scope"]?.stringValue ?? fallbackName ?? "(unknown)" }
@@ -143,7 +145,7 @@ struct ClusterInfo: Sendable {
         (doc["members"]?.arrayValue ?? []).compactMap { m in
             guard let name = m["name"]?.stringValue else { return nil }
             return Member(name: name, role: m["role"]?.stringValue ?? "", api: m["api_url"]?.stringValue.map(ClusterEndpoint.baseURL),
-                          tags: m["tags"]?.objectValue ?? [:])
+                          tags: m["tags"]?.objectValue ?? [:], lag: m["lag"]?.intValue)
         }
     }
     var leader: Member? { members.first { $0.role == "leader" || $0.role == "standby_leader" } }

@@ -61,7 +61,9 @@ struct FailoverCommand: AsyncParsableCommand {
 
     @OptionGroup var api: APIOptions
     @Option(help: "The member to promote.") var candidate: String?
-    @Flag(help: "Do not ask for confirmation.") var force = false
+    @Flag(help: ArgumentHelp("Do not ask for confirmation, and promote the candidate even when it is further behind than maximum_lag_on_failover or is not a synchronous standby.",
+                             discussion: "What it may lose is printed: the bytes of WAL between the candidate's position and the last primary position the cluster recorded."))
+    var force = false
 
     func run() async throws {
         let endpoint = try ClusterEndpoint(api)
@@ -80,8 +82,12 @@ struct FailoverCommand: AsyncParsableCommand {
                 ?? "Are you sure you want to failover cluster \(info.name)?"
             guard try Terminal.confirm(question) else { throw CLIError("Aborting failover") }
         }
-        let r = try await ChangeOfPrimary.post("/failover", ["candidate": .string(candidate)], info: info, endpoint: endpoint,
-                                               action: "failover")
+        if force, let lag = info.member(candidate)?.lag {
+            print("Forced failover to \(candidate): it is \(lag) bytes behind the last known primary position; up to \(lag) bytes of acknowledged writes may be lost.")
+        }
+        var body: [String: JSONValue] = ["candidate": .string(candidate)]
+        if force { body["force"] = true }
+        let r = try await ChangeOfPrimary.post("/failover", .object(body), info: info, endpoint: endpoint, action: "failover")
         print(r.text)
     }
 }

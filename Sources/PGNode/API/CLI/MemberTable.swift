@@ -34,6 +34,8 @@ public struct MemberTable: Sendable {
     public var scheduledSwitchover: (at: String, from: String?, to: String?)?
     /// In `/cluster` order (by name).
     public var rows: [Row]
+    /// Lines under the table: a primary whose commits wait, what the Raft leader waits for.
+    public var notes: [String] = []
 
     /// Reads a `/cluster` document (pgha's or Patroni's); `clusterName` is used when it has no `scope`.
     public init(cluster doc: JSONValue, clusterName: String? = nil) {
@@ -46,6 +48,18 @@ public struct MemberTable: Sendable {
             scheduledSwitchover = (at, s["from"]?.stringValue, s["to"]?.stringValue)
         }
         let members = doc["members"]?.arrayValue ?? []
+        for m in members {
+            guard let name = m["name"]?.stringValue else { continue }
+            if let w = m["sync_warning"]?.stringValue { notes.append("\(name): \(w)") }
+            if name == raftLeader, let w = m["waiting_for"]?.stringValue { notes.append("\(name) (Raft leader) waits: \(w)") }
+        }
+        if let sync = doc["synchronous_replication"], let mode = sync["mode"]?.stringValue {
+            var line = "Synchronous mode: \(mode)" + (sync["strict"]?.boolValue == true ? " (strict)" : "")
+            if let q = sync["quorum"]?.intValue, let names = sync["sync_standby"]?.arrayValue {
+                line += ", \(q) of [\(names.compactMap(\.stringValue).joined(separator: ", "))] hold every acknowledged commit"
+            }
+            notes.insert(line, at: 0)
+        }
         let ports = members.map { $0["port"]?.intValue ?? 5432 }
         let hosts = members.map { $0["host"]?.displayText ?? "" }
         let withPort = ports.contains { $0 != 5432 } || Set(hosts).count != hosts.count
@@ -105,6 +119,7 @@ public struct MemberTable: Sendable {
         let shown = topology ? topologyRows : rows
         var out = TextTable(columns: columns.map(\.0), rows: shown.map { r in columns.map { $0.1(r) } }, title: heading).render()
         if paused { out += "\n Maintenance mode: on" }
+        for n in notes { out += "\n " + n }
         if let s = scheduledSwitchover {
             out += "\n" + Self.footer("Switchover scheduled at", s.at)
             if let f = s.from { out += "\n" + Self.footer("from", f) }
