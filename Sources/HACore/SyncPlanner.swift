@@ -11,9 +11,10 @@
 ///    both the commits acknowledged so far and those acknowledged under the target satisfy —
 ///    `(M ∪ M', min(Q, Q'))` (at least Q of M implies at least min(Q, Q') of M ∪ M'); then set
 ///    `synchronous_standby_names` to the target.
-/// 3. Once the target is in effect, note the WAL position then (`barrier`: every commit
-///    acknowledged before the change lies below it); when at least Q' members of M' flushed past
-///    the barrier, every commit ever acknowledged is on Q' of M': write `(M', Q')`.
+/// 3. Once the target is in effect, note the WAL position (`barrier`, taken one decision after
+///    the value was first seen, so every Postgres process has reloaded it: every commit
+///    acknowledged under the old value lies below it); when at least Q' members of M' flushed
+///    past the barrier, every commit ever acknowledged is on Q' of M': write `(M', Q')`.
 ///
 /// `off`: delete the key first, then clear `synchronous_standby_names`.
 public struct SyncPlanner: Hashable, Sendable {
@@ -22,7 +23,8 @@ public struct SyncPlanner: Hashable, Sendable {
 
     struct Barrier: Hashable, Sendable {
         var names: String
-        var lsn: LSN
+        /// nil until the decision after the one that first saw `names` in effect.
+        var lsn: LSN?
     }
 
     public init() {}
@@ -106,8 +108,15 @@ public struct SyncPlanner: Hashable, Sendable {
                                         : "no synchronous standby is available; synchronous_mode_strict holds commits until one is")
                 : "synchronous standbys: \(target.members.joined(separator: ", ")) (\(config.synchronousMode.rawValue), \(target.quorum) needed)")
         }
-        if barrier?.names != inEffect { barrier = Barrier(names: inEffect, lsn: wal) }
+        // The barrier is the WAL position one decision after the value was first seen in effect:
+        // by then every Postgres process (the WAL senders release waiting commits by their own
+        // copy of the setting) has reloaded it.
         let want = SyncState(leader: me, members: target.members, quorum: target.quorum)
+        if barrier?.names != inEffect {
+            barrier = Barrier(names: inEffect, lsn: nil)
+            return nil
+        }
+        if barrier?.lsn == nil { barrier?.lsn = wal }
         guard want != claim, let b = barrier?.lsn else { return nil }
         let flushed = replication.filter { row in
             target.members.contains(row.applicationName) && (row.flushLSN.map { $0 >= b } ?? false)

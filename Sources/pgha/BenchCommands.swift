@@ -1,4 +1,5 @@
 import ArgumentParser
+import HACore
 import Foundation
 import NIOCore
 import NIOPosix
@@ -189,8 +190,8 @@ struct BenchPostgresFailover: AsyncParsableCommand {
     @Option(help: "Rounds (each kills the current primary's agent).") var rounds: Int = 10
     @Option(help: "First port (see pgha demo --port-base).") var portBase: Int = 25432
     @Option(help: "Folder for the members (default: a new temp folder, removed afterwards).") var dir: String?
-    @Flag(help: "Run with synchronous_standby_names='ANY 1 (*)' (a commit waits for one standby) instead of asynchronous replication.")
-    var sync = false
+    @Option(help: "synchronous_mode of the cluster: off (asynchronous), on (a commit waits for the synchronous standby) or quorum (ANY 1 of the standbys).")
+    var syncMode: String = "off"
     @Flag(help: "Change the primary with a planned switchover (POST /switchover) instead of kill -9.") var switchover = false
     @Flag(help: "Write through HAProxy's read-write port (checked with OPTIONS /primary) instead of the multi-host string.")
     var haproxy = false
@@ -202,7 +203,9 @@ struct BenchPostgresFailover: AsyncParsableCommand {
         var bench = PostgresFailoverBenchmark(
             binary: DemoCommand.executablePath(),
             directory: directory, portBase: portBase, rounds: rounds,
-            parameters: sync ? ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"] : [:])
+            parameters: [:])
+        guard let mode = SynchronousMode(rawValue: syncMode) else { throw ValidationError("--sync-mode must be off, on or quorum") }
+        bench.synchronousMode = mode
         bench.change = switchover ? .switchover : .killAgent
         bench.viaHAProxy = haproxy
         let quiet = json
@@ -227,8 +230,8 @@ struct BenchPostgresFailover: AsyncParsableCommand {
         }
         print("\n| rounds | mode | unavailable median | unavailable max | lost writes | rejoin median | rejoin max |")
         print("|---|---|---|---|---|---|---|")
-        let mode = (switchover ? "switchover, " : "kill -9, ") + (sync ? "ANY 1 sync" : "async") + (haproxy ? ", via HAProxy" : "")
-        print("| \(gaps.count)\(gaps.count < results.count ? " of \(results.count)" : "") | \(mode) | \(Int(median)) ms | \(Int(worst)) ms | "
+        let modeText = (switchover ? "switchover, " : "kill -9, ") + "synchronous_mode \(syncMode)" + (haproxy ? ", via HAProxy" : "")
+        print("| \(gaps.count)\(gaps.count < results.count ? " of \(results.count)" : "") | \(modeText) | \(Int(median)) ms | \(Int(worst)) ms | "
             + "\(results.map(\.lostWrites).reduce(0, +)) | \(rejoins.isEmpty ? "-" : "\(Int(rejoins[rejoins.count / 2])) ms") | "
             + "\(rejoins.last.map { "\(Int($0)) ms" } ?? "-") |")
     }

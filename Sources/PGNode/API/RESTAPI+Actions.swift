@@ -244,12 +244,8 @@ extension RESTAPI {
         do { config = try JSONDecoder().decode(DynamicConfig.self, from: Data(next.bytes)) } catch {
             return .text(.badRequest, "invalid configuration: \(Self.describe(error))")
         }
-        let p = config.postgresql
-        for (section, parameters) in [("parameters", p.parameters), ("parameters_primary", p.parametersPrimary),
-                                      ("parameters_replica", p.parametersReplica)] {
-            for name in parameters.keys.sorted() where PostgresSettings.reservedParameters.contains(name.lowercased()) {
-                return .text(.badRequest, "invalid configuration: postgresql.\(section).\(name) is set by pgha itself and may not be configured")
-            }
+        if let reserved = config.postgresql.reservedNames.first {
+            return .text(.badRequest, "invalid configuration: postgresql.\(reserved) is set by pgha itself and may not be configured")
         }
         if next == stored { return .json(.ok, Self.effectiveConfig(stored: next, config)) }
         do { try await backend.write(.config, next.bytes, expectedRevision: current?.modRevision ?? 0) } catch {

@@ -21,6 +21,7 @@ extension Agent {
             do {
                 _ = try await runtime.put(ClusterKey.initialize.path, Array(String(sysid).utf8), expectedRevision: 0)
                 logger.notice("took over the existing data directory as the cluster's", metadata: ["postgres.system_identifier": "\(sysid)"])
+                await writeBootstrapConfig()
                 runAgain = true
                 return true
             } catch {
@@ -265,9 +266,23 @@ extension Agent {
             await fence.disarm()
             return false
         }
+        await writeBootstrapConfig()
         logger.notice("bootstrapped the cluster", metadata: ["postgres.system_identifier": "\(sysid)"])
         runAgain = true
         return true
+    }
+
+    /// Writes `bootstrap.dcs` as the store's `config` unless a configuration is already there.
+    func writeBootstrapConfig() async {
+        guard let dcs = config.bootstrapDynamicConfig else { return }
+        do {
+            _ = try await runtime.put(ClusterKey.config.path, dcs.bytes, expectedRevision: 0)
+            logger.notice("wrote the bootstrap dynamic configuration", metadata: ["config": "\(String(decoding: dcs.bytes, as: UTF8.self))"])
+        } catch StoreError.revisionMismatch {
+            logger.info("the store already holds a dynamic configuration; bootstrap.dcs is not applied")
+        } catch {
+            logger.warning("could not write the bootstrap dynamic configuration", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Failover

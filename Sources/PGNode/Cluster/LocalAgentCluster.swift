@@ -45,9 +45,20 @@ public final class LocalAgentCluster: @unchecked Sendable {
     /// `portBase`: Postgres on portBase + i − 1, Raft on portBase + 10 + i − 1, the store's
     /// clients on portBase + 20 + i − 1, the REST API on portBase + 30 + i − 1. Throws if a
     /// port is taken.
+    /// `bootstrap.dcs` of every member (a JSON object's text), if any.
+    public let dynamicConfig: String?
+    /// Extra settings per member (1-based): `tags` as a YAML flow mapping, and lines added to
+    /// the `postgresql:` section (such as `pre_promote: /path`).
+    public let memberTags: [Int: String]
+    public let postgresExtra: [Int: [String]]
+
     public init(binary: String, directory: String, size: Int = 3, portBase: Int, cluster: String = "demo",
-                postgresParameters: [String: String] = [:]) throws {
+                postgresParameters: [String: String] = [:], dynamicConfig: String? = nil, memberTags: [Int: String] = [:],
+                postgresExtra: [Int: [String]] = [:]) throws {
         self.postgresParameters = postgresParameters
+        self.dynamicConfig = dynamicConfig
+        self.memberTags = memberTags
+        self.postgresExtra = postgresExtra
         self.binary = binary
         self.directory = directory
         self.size = size
@@ -98,9 +109,10 @@ public final class LocalAgentCluster: @unchecked Sendable {
               pg_hba:
                 - "host all all 127.0.0.1/32 scram-sha-256"
               parameters: {\(postgresParameters.sorted { $0.key < $1.key }.map { "\($0.key): \"\($0.value)\"" }.joined(separator: ", "))}
-            restapi:
+            \((postgresExtra[i] ?? []).map { "  " + $0 + "\n" }.joined())restapi:
               listen: "127.0.0.1:\(ports[i - 1].rest)"
               authentication: { username: admin, password: \(apiPassword) }
+            \(memberTags[i].map { "tags: " + $0 + "\n" } ?? "")\(dynamicConfig.map { "bootstrap:\n  dcs: " + $0 + "\n" } ?? "")
             """
     }
 

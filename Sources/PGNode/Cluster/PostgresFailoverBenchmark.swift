@@ -29,8 +29,11 @@ public struct PostgresFailoverBenchmark: Sendable {
     public var directory: String
     public var portBase: Int
     public var rounds: Int
-    /// Postgres settings of the members (empty: asynchronous replication).
+    /// Postgres settings of the members.
     public var parameters: [String: String]
+    /// The cluster's `synchronous_mode` (bootstrap.dcs). In `on` and `quorum` each round starts
+    /// only once the primary's `sync` key names a synchronous standby.
+    public var synchronousMode: SynchronousMode = .off
     /// How the primary changes in each round.
     public var change: PrimaryChange = .killAgent
     /// Write through HAProxy (started on the configuration `pgha haproxy-config` prints)
@@ -56,7 +59,8 @@ public struct PostgresFailoverBenchmark: Sendable {
     /// Runs the rounds, calling `progress` with each; returns them all.
     public func run(progress: @Sendable (Int, Round) -> Void) async throws -> [Round] {
         let cluster = try LocalAgentCluster(binary: binary, directory: directory, size: 3, portBase: portBase,
-                                            cluster: "bench", postgresParameters: parameters)
+                                            cluster: "bench", postgresParameters: parameters,
+                                            dynamicConfig: #"{"synchronous_mode": ""# + synchronousMode.rawValue + #""}"#)
         let client = cluster.client(group: MultiThreadedEventLoopGroup.singleton)
         var results: [Round] = []
         do {
@@ -145,9 +149,15 @@ public struct PostgresFailoverBenchmark: Sendable {
         return results
     }
 
+    /// One running primary, two streaming replicas, and in synchronous modes a `sync` claim of
+    /// that primary naming at least one standby.
     private func healthyPrimary(_ cluster: LocalAgentCluster, _ client: StoreClient, timeout: Duration) async -> Int? {
-        await wait(timeout) { () -> Int? in
-            guard let p = await cluster.view(client)?.healthyPrimary(size: 3) else { return nil }
+        let mode = synchronousMode
+        return await wait(timeout) { () -> Int? in
+            guard let v = await cluster.view(client), let p = v.healthyPrimary(size: 3) else { return nil }
+            if mode != .off {
+                guard let sync = v.sync, sync.leader == p.name, sync.quorum > 0 else { return nil }
+            }
             return (1...3).first { cluster.name($0) == p.name }
         }
     }

@@ -32,6 +32,8 @@ import RaftCore
 /// watchdog: { mode: off, device: /dev/watchdog, safety_margin: 5 }
 /// ha: { loop_ms: 250, report_ms: 1000, status_round_ms: 400 }
 /// restapi: { listen: "0.0.0.0:8008", connect_address: "10.0.0.1:8008" }   # see RESTSettings
+/// bootstrap:
+///   dcs: { synchronous_mode: on, maximum_lag_on_failover: 1048576, postgresql: { parameters: { max_connections: 200 } } }
 /// ```
 /// Every scalar can be overridden by an environment variable named after its path:
 /// `PGHA_` + the keys joined by `_`, upper-cased (`PGHA_POSTGRESQL_DATA_DIR`,
@@ -49,9 +51,12 @@ public struct AgentConfig: Sendable {
     public var ha: HATimings
     /// The REST API (`restapi:`).
     public var rest: RESTSettings
+    /// `bootstrap.dcs`: the dynamic configuration a new cluster starts with (written to the
+    /// store's `config` key by the member that bootstraps, if the key is absent), as Patroni.
+    public var bootstrapDynamicConfig: JSONValue?
 
     /// The agent's top-level keys, beside the store's.
-    static let agentKeys: Set<String> = ["name", "postgresql", "tags", "watchdog", "ha", "restapi"]
+    static let agentKeys: Set<String> = ["name", "postgresql", "tags", "watchdog", "ha", "restapi", "bootstrap"]
 
     /// Scalar settings that environment variables may override.
     static let overridable: [[String]] = [
@@ -130,11 +135,37 @@ public struct AgentConfig: Sendable {
         let watchdog = WatchdogSettings.parse(root["watchdog"], &r)
         let ha = HATimings.parse(root["ha"], &r)
         let rest = RESTSettings.parse(root["restapi"], readFile: readFile, &r)
+        let dcs = parseBootstrap(root["bootstrap"], &r)
         guard r.problems.isEmpty, let store, let postgres else {
             throw ConfigErrors(problems: r.problems.isEmpty ? [ConfigError(key: "(document)", problem: "is incomplete")] : r.problems)
         }
         return AgentConfig(store: store, name: name, memberNames: names, postgres: postgres, tags: tags,
-                           watchdog: watchdog, ha: ha, rest: rest)
+                           watchdog: watchdog, ha: ha, rest: rest, bootstrapDynamicConfig: dcs)
+    }
+
+    /// The `bootstrap:` section: `dcs`, a mapping that must be a valid dynamic configuration.
+    static func parseBootstrap(_ value: Any?, _ r: inout SectionReader) -> JSONValue? {
+        guard let value else { return nil }
+        guard let m = value as? [String: Any] else {
+            r.fail("bootstrap", "must be a mapping (known: dcs)")
+            return nil
+        }
+        for key in m.keys.sorted() where key != "dcs" { r.fail("bootstrap.\(key)", "is not a known setting (known: dcs)") }
+        guard let dcs = m["dcs"] else { return nil }
+        guard dcs is [String: Any], let json = try? JSONValue(yamlValue: dcs) else {
+            r.fail("bootstrap.dcs", "must be a mapping of dynamic settings")
+            return nil
+        }
+        do {
+            let config = try JSONDecoder().decode(DynamicConfig.self, from: Data(json.bytes))
+            for name in config.postgresql.reservedNames {
+                r.fail("bootstrap.dcs.postgresql.\(name)", "is set by pgha itself and may not be configured")
+            }
+        } catch {
+            r.fail("bootstrap.dcs", "is not a valid dynamic configuration: \(RESTAPI.describe(error))")
+            return nil
+        }
+        return json
     }
 
     static func isMemberName(_ s: String) -> Bool {

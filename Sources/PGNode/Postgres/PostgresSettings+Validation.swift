@@ -1,3 +1,5 @@
+import HACore
+
 extension PostgresSettings {
     /// The longest socket directory that still fits Postgres' socket file
     /// (`<dir>/.s.PGSQL.<port>`) into `sockaddr_un.sun_path` (108 bytes with the terminator).
@@ -65,5 +67,16 @@ extension PostgresSettings {
     private static func isParameterName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || ("a"..."z").contains(first) else { return false }
         return name.unicodeScalars.allSatisfy { $0 == "_" || $0 == "." || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+    }
+}
+
+extension DynamicPostgres {
+    /// `section.name` of every parameter here that pgha sets itself
+    /// (`PostgresSettings.reservedParameters`), sorted.
+    public var reservedNames: [String] {
+        [("parameters", parameters), ("parameters_primary", parametersPrimary), ("parameters_replica", parametersReplica)]
+            .flatMap { section, p in
+                p.keys.filter { PostgresSettings.reservedParameters.contains($0.lowercased()) }.sorted().map { "\(section).\($0)" }
+            }
     }
 }

@@ -13,11 +13,11 @@ import Testing
 /// Postgres is down during maintenance mode.
 @Suite(.serialized, .enabled(if: restClusterUnavailable == nil, "\(restClusterUnavailable ?? "")"))
 struct RESTClusterProcessTests {
-    static let parameters = ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"]
+    static let dynamicConfig = #"{"synchronous_mode": "on"}"#
 
     @Test(.timeLimit(.minutes(5)))
     func endpointsSwitchoverAndHAProxyOnARealCluster() async throws {
-        let fx = try AgentClusterFixture(parameters: Self.parameters)
+        let fx = try AgentClusterFixture(dynamicConfig: Self.dynamicConfig)
         let proxy = NIOLockedValueBox<HAProxyProcess?>(nil)
         // Every exit path ends the agents, their Postgres and HAProxy before returning (the
         // agents are processes of their own: nothing else would stop them).

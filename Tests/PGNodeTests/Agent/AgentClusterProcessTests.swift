@@ -7,20 +7,20 @@ import Testing
 /// on loopback. Throughout each test a sampler tries a write on every member every ~5 ms and
 /// checks that no two members ever accepted writes in overlapping windows.
 ///
-/// The cluster runs with `synchronous_standby_names = 'ANY 1 (*)'` so that "every acknowledged
-/// write survives the failover" is a property Postgres guarantees (a commit waits for one
-/// standby) and pgha must keep (it promotes the most advanced standby). pgha's own sync modes
-/// come later; in asynchronous mode the last moments of writes can be lost, which the
-/// failover benchmark reports.
+/// The cluster runs in `synchronous_mode: on` (bootstrap.dcs) so that "every acknowledged
+/// write survives the failover" is a property pgha must keep: the primary names a synchronous
+/// standby, a commit waits for it, and only that standby may be promoted. The sync-mode suite
+/// (`SynchronousReplicationProcessTests`) runs ten rounds per mode; asynchronous loss is what
+/// the failover benchmark reports.
 @Suite(.serialized, .enabled(if: agentClusterUnavailable == nil, "\(agentClusterUnavailable ?? "")"))
 struct AgentClusterProcessTests {
-    static let parameters = ["synchronous_standby_names": "ANY 1 (*)", "synchronous_commit": "on"]
+    static let dynamicConfig = #"{"synchronous_mode": "on"}"#
 
     /// Bootstrap; kill -9 of the primary's agent (its postmaster dies with it); failover with
     /// no acknowledged write lost; the old primary, diverged on purpose, rejoins through pg_rewind.
     @Test(.timeLimit(.minutes(5)))
     func killedPrimaryFailsOverAndRejoinsThroughRewind() async throws {
-        let fx = try AgentClusterFixture(parameters: Self.parameters)
+        let fx = try AgentClusterFixture(dynamicConfig: Self.dynamicConfig)
         defer { Task { await fx.tearDown() } }
         try fx.startAll()
         guard let old = await fx.waitHealthy() else {
@@ -100,7 +100,7 @@ struct AgentClusterProcessTests {
     /// lost leadership and rejoins as a replica.
     @Test(.timeLimit(.minutes(5)))
     func crashedPostmasterRestartsAndFrozenAgentIsFenced() async throws {
-        let fx = try AgentClusterFixture(parameters: Self.parameters)
+        let fx = try AgentClusterFixture(dynamicConfig: Self.dynamicConfig)
         defer { Task { await fx.tearDown() } }
         try fx.startAll()
         guard let first = await fx.waitHealthy() else {

@@ -33,7 +33,8 @@ final class AgentClusterFixture: @unchecked Sendable {
     let group = MultiThreadedEventLoopGroup.singleton
     let client: StoreClient
 
-    init(parameters: [String: String] = [:]) throws {
+    init(parameters: [String: String] = [:], dynamicConfig: String? = nil, memberTags: [Int: String] = [:],
+         postgresExtra: [Int: [String]] = [:]) throws {
         directory = "/tmp/pgha-agent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var made: LocalAgentCluster?
         var lastError: (any Error)?
@@ -41,7 +42,8 @@ final class AgentClusterFixture: @unchecked Sendable {
             let base = Int.random(in: 300...590) * 100
             do {
                 made = try LocalAgentCluster(binary: pghaBinary!, directory: directory, size: 3, portBase: base,
-                                             cluster: "test", postgresParameters: parameters)
+                                             cluster: "test", postgresParameters: parameters, dynamicConfig: dynamicConfig,
+                                             memberTags: memberTags, postgresExtra: postgresExtra)
                 break
             } catch { lastError = error }
         }

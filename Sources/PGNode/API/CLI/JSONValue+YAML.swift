@@ -13,6 +13,9 @@ extension JSONValue {
         self = try Self.fromYAML(any)
     }
 
+    /// A value Yams loaded (`[String: Any]`, arrays, scalars) as a JSON value.
+    public init(yamlValue value: Any?) throws { self = try Self.fromYAML(value) }
+
     private static func fromYAML(_ value: Any?) throws -> JSONValue {
         switch value {
         case nil, is NSNull: return .null
