@@ -531,6 +531,13 @@ public struct HANode: Hashable, Sendable {
             }
             let upstreamName = desiredUpstream(input, leader: leader)
             if local.isRunningReplica, local.running?.following != upstreamName {
+                // A new leader that is still a standby is about to promote (or hand over): a
+                // standby repointed at it now would cascade from it and, at the promotion, wait
+                // for the new timeline over the old connection (10 s measured); it follows once
+                // the leader reports itself primary.
+                if upstreamName == leader && upstream.role != .primary {
+                    return [.wait(reason: "the leader \(leader) is not a primary yet; following it once it is")]
+                }
                 return [.follow(upstreamName)]
             }
             return []
