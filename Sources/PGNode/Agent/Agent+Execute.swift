@@ -306,8 +306,11 @@ extension Agent {
             return all
         }
         for s in answers { statuses[s.name] = s }
+        let placement = Placement(statuses: Array(statuses.values), cluster: lastView)
         logger.info("status round", metadata: ["raft.term": "\(term)", "answered": "\(statuses.keys.sorted())",
-                                               "wal": "\(statuses.mapValues { $0.lsn.map { "\($0)" } ?? "-" })"])
+                                               "wal": "\(statuses.mapValues { $0.lsn.map { "\($0)" } ?? "-" })",
+                                               "candidates": "\(placement.ranked.map(\.name))",
+                                               "excluded": "\(placement.excluded.isEmpty ? "-" : placement.exclusionSummary)"])
         return StatusRound(term: term, statuses: statuses, at: Instant(.now()))
     }
 

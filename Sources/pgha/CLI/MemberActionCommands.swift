@@ -9,12 +9,25 @@ struct RestartCommand: AsyncParsableCommand {
 
     @OptionGroup var api: APIOptions
     @Argument(help: "The member.") var member: String
+    @Option(help: "Restart at this time (ISO 8601 with a time zone, e.g. 2026-12-24T03:00+00:00) instead of now.") var scheduled: String?
+    @Flag(help: "Cancel the member's scheduled restart.") var cancel = false
     @Flag(help: "Do not ask for confirmation.") var force = false
 
     func run() async throws {
         let endpoint = try ClusterEndpoint(api)
         let info = try await endpoint.cluster()
         let url = try info.api(of: member)
+        if cancel {
+            try await endpoint.send(.DELETE, "/restart", body: [:], to: [url], action: "cancelling the restart of \(member)")
+            print("Success: scheduled restart of member \(member) cancelled")
+            return
+        }
+        if let scheduled {
+            if !force { guard try Terminal.confirm("Schedule a restart of member \(member) at \(scheduled)?") else { throw CLIError("Aborted restart") } }
+            try await endpoint.send(.POST, "/restart", body: ["schedule": .string(scheduled)], to: [url], action: "scheduling a restart of \(member)")
+            print("Success: restart of member \(member) scheduled at \(scheduled)")
+            return
+        }
         if !force { guard try Terminal.confirm("Are you sure you want to restart member \(member)?") else { throw CLIError("Aborted restart") } }
         // The restart is synchronous: Postgres stops and starts before the answer.
         try await endpoint.send(.POST, "/restart", body: [:], to: [url], action: "restart of \(member)",
@@ -59,7 +72,7 @@ struct ReloadCommand: AsyncParsableCommand {
 /// `pgha reinit MEMBER`: rebuilds a replica from the primary (POST /reinitialize on its API).
 struct ReinitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reinit", abstract: "Rebuild a replica's data from the primary (a fresh base backup).")
+        commandName: "reinit", abstract: "Rebuild a replica's data with a fresh base backup (from a running member tagged clonefrom, else the primary).")
 
     @OptionGroup var api: APIOptions
     @Argument(help: "The member (a replica).") var member: String
