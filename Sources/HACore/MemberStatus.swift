@@ -48,6 +48,9 @@ public struct MemberStatus: Hashable, Sendable, Codable {
     public var synchronousStandbyNames: String?
     /// A restart scheduled over the REST API (Unix milliseconds), if any.
     public var scheduledRestartAtMs: UInt64?
+    /// Set for a while after this member's `pre_promote` hook refused a promotion (why), so that
+    /// every leader passes it over instead of handing leadership back to it.
+    public var promotionRefused: String?
 
     public init(name: String, raftID: UInt64, role: MemberRole, state: PostgresRunState, host: String, port: Int,
                 systemIdentifier: UInt64? = nil, timeline: UInt32? = nil, walPosition: LSN? = nil,
@@ -92,7 +95,7 @@ public struct MemberStatus: Hashable, Sendable, Codable {
         case streaming, following, tags, replication, serverVersion = "server_version", reportedAtUnixMs = "reported_at_ms"
         case apiURL = "api_url", pendingRestart = "pending_restart", waitingFor = "waiting_for"
         case syncWarning = "sync_warning", synchronousStandbyNames = "synchronous_standby_names"
-        case scheduledRestartAtMs = "scheduled_restart_at_ms"
+        case scheduledRestartAtMs = "scheduled_restart_at_ms", promotionRefused = "promotion_refused"
     }
 }
 

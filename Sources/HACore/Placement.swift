@@ -76,6 +76,7 @@ public struct Placement: Sendable {
     static func exclusion(_ s: MemberStatus, _ cluster: ClusterView, _ rules: Rules) -> String? {
         if !s.tags.mayBePromoted { return "tags forbid promotion" }
         if let why = rules.refused[s.name] { return why }
+        if let why = s.promotionRefused { return "its pre_promote hook refused the promotion (\(why))" }
         if s.role != .replica { return "not a standby (\(s.role.rawValue))" }
         if s.state != .running { return "Postgres is \(s.state.rawValue)" }
         if let sysid = cluster.systemIdentifier, s.systemIdentifier != sysid { return "another cluster's data" }

@@ -321,6 +321,7 @@ extension Agent {
         }
         if let refusal = await callbacks.prePromote(role: "replica") {
             ha.record(.promoteRefused(at: Instant(.now()), reason: refusal))
+            promotionRefusal = (Instant(.now()), refusal)
             logger.warning("pre_promote refused the promotion; another member will be tried", metadata: ["reason": "\(refusal)"])
             runAgain = true
             return false

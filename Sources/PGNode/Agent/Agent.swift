@@ -59,6 +59,8 @@ public actor Agent {
     /// What the last decision waited for, reported in the member key.
     var waitingFor: String?
     var lastSyncWarning: String?
+    /// When `pre_promote` last refused a promotion, and why (reported for `HANode.retryAfterMs`).
+    var promotionRefusal: (at: Instant, reason: String)?
 
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
@@ -270,6 +272,9 @@ public actor Agent {
             status.syncWarning = Self.syncWarning(r)
         }
         status.scheduledRestartAtMs = scheduledRestart?.atUnixMs
+        if let r = promotionRefusal, Instant(.now()).milliseconds(since: r.at) < HANode.retryAfterMs {
+            status.promotionRefused = r.reason
+        }
         return status
     }
 
@@ -341,7 +346,7 @@ extension MemberStatus {
             && systemIdentifier == o.systemIdentifier && replication.map(\.applicationName) == o.replication.map(\.applicationName)
             && replication.map(\.syncState) == o.replication.map(\.syncState) && pendingRestart == o.pendingRestart
             && waitingFor == o.waitingFor && syncWarning == o.syncWarning && synchronousStandbyNames == o.synchronousStandbyNames
-            && scheduledRestartAtMs == o.scheduledRestartAtMs
+            && scheduledRestartAtMs == o.scheduledRestartAtMs && promotionRefused == o.promotionRefused
     }
 }
 

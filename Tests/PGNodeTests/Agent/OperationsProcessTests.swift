@@ -69,7 +69,8 @@ struct OperationsProcessTests {
     // MARK: Scenarios
 
     static func operations(_ fx: AgentClusterFixture, _ hooks: Hooks) async throws {
-        guard var p = await fx.waitHealthy() else { Issue.record("no healthy cluster within 120 s\n\(fx.logs())"); return }
+        // pg1 primary, so that pg3 (clonefrom) is a standby.
+        guard var p = await makePrimary(1, fx) else { return }
         let probe = RESTProbe(fx.cluster)
         let cli = CLIProbe(config: fx.cluster.configPath(1))
 
@@ -96,8 +97,11 @@ struct OperationsProcessTests {
             }
             #expect(pending?.contains("64MB") == true, "\(fx.cluster.name(i)) does not show shared_buffers pending a restart: \(pending ?? "-")")
         }
-        let listed = await cli.run("list")
-        #expect(listed.stdout.contains("Pending restart"), "pgha list shows no pending restart:\n\(listed.stdout)")
+        let listed = await eventually(.seconds(10)) { () -> String? in
+            let out = await cli.run("list").stdout
+            return out.contains("Pending restart") ? out : nil
+        }
+        #expect(listed != nil, "pgha list shows no pending restart")
         for i in (1...3).sorted(by: { a, _ in a != p }) {
             let r = await cli.run("restart", fx.cluster.name(i), "--force")
             #expect(r.status == 0, "pgha restart \(fx.cluster.name(i)) failed: \(r.stdout)\(r.stderr)")
@@ -132,12 +136,13 @@ struct OperationsProcessTests {
         let cancelled = await eventually(.seconds(5)) { await probe.json(r, "/patroni")?["scheduled_restart"] == nil ? true : nil }
         #expect(cancelled == true, "/patroni still shows the cancelled restart")
 
-        // reinit takes the base backup from the clonefrom member (pg3) when it is a streaming standby.
-        if p != 3 {
+        // reinit takes the base backup from the clonefrom member (pg3), a streaming standby.
+        #expect(p != 3)
+        do {
             let reinit = await cli.run("reinit", fx.cluster.name(r), "--force")
             #expect(reinit.status == 0, "pgha reinit failed: \(reinit.stdout)\(reinit.stderr)")
             let cloned = await eventually(.seconds(60)) { () -> Bool? in
-                fx.agentLog(r).contains("reinitializing this member (asked over the REST API) source=pg3") ? true : nil
+                fx.agentLog(r).contains("source=pg3 [PGNode] reinitializing this member (asked over the REST API)") ? true : nil
             }
             #expect(cloned == true, "reinit did not take its base backup from the clonefrom member pg3")
             #expect(await fx.waitHealthy() != nil, "the cluster did not heal after reinit")
@@ -150,6 +155,8 @@ struct OperationsProcessTests {
         let historyBefore = await fx.view()?.history.count
         guard let postmaster = fx.postmasterPID(primary) else { Issue.record("no postmaster on the primary"); return }
         kill(postmaster, SIGKILL)
+        let gone = await eventually(.seconds(5)) { !isAlive(postmaster) ? true : nil }
+        #expect(gone == true, "the killed postmaster is still alive")
         let until = ContinuousClock.now + .seconds(6)
         while ContinuousClock.now < until {
             #expect(fx.postmasterPID(primary) == nil, "the paused primary's Postgres was restarted")
@@ -166,16 +173,26 @@ struct OperationsProcessTests {
         #expect(await fx.waitHealthy(.seconds(60)) != nil, "the cluster did not recover after resume\n\(fx.logs())")
     }
 
-    static func prePromote(_ fx: AgentClusterFixture, _ hooks: Hooks) async throws {
-        guard var p = await fx.waitHealthy() else { Issue.record("no healthy cluster within 120 s\n\(fx.logs())"); return }
-        let probe = RESTProbe(fx.cluster)
-        if p != 1 {
-            // Make pg1 the primary, so that pg2 (priority 10) and pg3 are the candidates.
-            let answer = await probe.request(1, "/switchover", method: "POST", body: "{\"leader\": \"\(fx.cluster.name(p))\", \"candidate\": \"pg1\"}")
-            #expect(answer?.status == 200, "switchover to pg1 answered \(answer.map { "\($0.status) \($0.text)" } ?? "nothing")")
-            guard let q = await fx.waitHealthy(), q == 1 else { Issue.record("pg1 did not become the primary\n\(fx.logs())"); return }
-            p = q
+    /// Waits for a healthy cluster and, unless member `i` is its primary, switches over to it.
+    static func makePrimary(_ i: Int, _ fx: AgentClusterFixture) async -> Int? {
+        guard let p = await fx.waitHealthy() else {
+            Issue.record("no healthy cluster within 120 s\n\(fx.logs())")
+            return nil
         }
+        guard p != i else { return p }
+        let answer = await RESTProbe(fx.cluster).request(i, "/switchover", method: "POST",
+                                                         body: "{\"leader\": \"\(fx.cluster.name(p))\", \"candidate\": \"\(fx.cluster.name(i))\"}")
+        #expect(answer?.status == 200, "switchover to \(fx.cluster.name(i)) answered \(answer.map { "\($0.status) \($0.text)" } ?? "nothing")")
+        guard let q = await fx.waitHealthy(), q == i else {
+            Issue.record("\(fx.cluster.name(i)) did not become the primary\n\(fx.logs())")
+            return nil
+        }
+        return q
+    }
+
+    static func prePromote(_ fx: AgentClusterFixture, _ hooks: Hooks) async throws {
+        // pg1 primary, so that pg2 (priority 10) and pg3 are the candidates.
+        guard await makePrimary(1, fx) != nil else { return }
         // Both standbys at the same position (an idle primary), so pg2's priority decides.
         _ = await eventually(.seconds(10)) { () -> Bool? in
             guard let v = await fx.view(), let a = v.members["pg2"]?.lsn, let b = v.members["pg3"]?.lsn, a == b else { return nil }
