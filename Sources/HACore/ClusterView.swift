@@ -189,12 +189,16 @@ public struct DynamicPostgres: Hashable, Sendable, Codable {
 }
 
 extension ClusterView {
-    /// The running primary, if exactly one member runs as primary and the `size − 1` others
-    /// all stream from it as running standbys (what the demo, the benchmark and the tests wait for).
+    /// The running primary, if exactly one member runs as primary, the `size − 1` others all
+    /// stream from it as running standbys, and — in synchronous modes — its `sync` claim names
+    /// a standby (so a failover is possible). What the demo, the benchmark and the tests wait for.
     public func healthyPrimary(size: Int) -> MemberStatus? {
         let primaries = members.values.filter { $0.role == .primary && $0.state == .running }
         let streaming = members.values.filter { $0.role == .replica && $0.state == .running && $0.streaming }
-        guard primaries.count == 1, streaming.count == size - 1 else { return nil }
-        return primaries.first
+        guard primaries.count == 1, streaming.count == size - 1, let primary = primaries.first else { return nil }
+        if config.synchronousMode != .off {
+            guard let sync, sync.leader == primary.name, sync.quorum > 0 else { return nil }
+        }
+        return primary
     }
 }

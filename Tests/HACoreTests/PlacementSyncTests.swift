@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HACore
 
@@ -108,5 +109,22 @@ import Testing
         cluster.failover?.force = true
         var forced = HANode()
         #expect(forced.decide(Fx.leader(cluster: cluster, local: Fx.runningPrimary())).withoutCampaign.first?.name == "switchover")
+    }
+}
+
+@Suite struct DynamicPostgresTests {
+    @Test func roleParametersOverrideTheClusterWideOnesAndTheFileOverridesBoth() {
+        let p = DynamicPostgres(parameters: ["work_mem": "4MB", "max_connections": "100"],
+                                parametersPrimary: ["work_mem": "8MB"], parametersReplica: ["hot_standby_feedback": "on"])
+        #expect(p.effective(primary: true, local: [:]) == ["work_mem": "8MB", "max_connections": "100"])
+        #expect(p.effective(primary: false, local: ["max_connections": "200"])
+                == ["work_mem": "4MB", "max_connections": "200", "hot_standby_feedback": "on"])
+    }
+
+    @Test func valuesMayBeNumbersAndBooleans() throws {
+        let json = #"{"synchronous_mode": true, "postgresql": {"parameters": {"work_mem": 4096, "jit": false, "random_page_cost": 1.5}}}"#
+        let c = try JSONDecoder().decode(DynamicConfig.self, from: Data(json.utf8))
+        #expect(c.synchronousMode == .on)
+        #expect(c.postgresql.parameters == ["work_mem": "4096", "jit": "off", "random_page_cost": "1.5"])
     }
 }

@@ -217,10 +217,17 @@ public final class LocalAgentCluster: @unchecked Sendable {
         return ClusterState.view(from: items.map { ($0.key, $0.value) }).view
     }
 
+    /// Whether a server can listen on `port` of 127.0.0.1. Binds with SO_REUSEADDR, as every
+    /// server of the cluster does (Postgres, the Raft transport, the store's clients, the REST
+    /// API): connections of a cluster that just stopped linger in TIME_WAIT on its ports for a
+    /// minute, and many short client connections leave ephemeral ports in TIME_WAIT too; neither
+    /// stops a server from listening.
     static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)

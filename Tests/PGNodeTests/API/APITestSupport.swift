@@ -106,6 +106,7 @@ final class FakeBackend: RESTBackend, Sendable {
         /// The next write fails as a compare-and-set conflict.
         var conflictNextWrite = false
         var memberHosts: [String] = []
+        var scheduledRestart: ScheduledRestart?
     }
 
     let state: NIOLockedValueBox<State>
@@ -170,6 +171,19 @@ final class FakeBackend: RESTBackend, Sendable {
     }
 
     func metricsText() -> String { "# TYPE pgha_up gauge\npgha_up 1\n" }
+    func scheduleRestart(_ restart: ScheduledRestart) async -> Bool {
+        state.withLockedValue { s in
+            guard s.scheduledRestart == nil else { return false }
+            s.scheduledRestart = restart
+            return true
+        }
+    }
+    func cancelScheduledRestart() async -> Bool {
+        state.withLockedValue { s in
+            defer { s.scheduledRestart = nil }
+            return s.scheduledRestart != nil
+        }
+    }
     func memberHosts() -> [String] { state.withLockedValue { $0.memberHosts } }
 
     // Test helpers.

@@ -230,7 +230,7 @@ import Testing
     }
 
     static let wrongMethods: [(HTTPMethod, String, String)] = [
-        (.GET, "/switchover", "POST, DELETE"), (.GET, "/failover", "POST"), (.GET, "/restart", "POST"),
+        (.GET, "/switchover", "POST, DELETE"), (.GET, "/failover", "POST"), (.GET, "/restart", "POST, DELETE"),
         (.GET, "/reload", "POST"), (.GET, "/reinitialize", "POST"),
         (.POST, "/patroni", "GET, HEAD, OPTIONS"), (.DELETE, "/cluster", "GET, HEAD, OPTIONS"),
         (.POST, "/primary", "GET, HEAD, OPTIONS"), (.PUT, "/switchover", "POST, DELETE"),

@@ -107,12 +107,13 @@ extension [UInt8] {
             ("status", .text("{}")),
             ("config", .text(#"{"use_pg_rewind": "yes"}"#)),
             ("failover", .text("?")),
+            ("sync", .text("?")),
             // Not part of the view: ignored without complaint.
-            ("sync", .text("?")), ("raft-members/2", .text("?")),
+            ("raft-members/2", .text("?")),
             ("somewhere/else", .text("?")), ("members/", .text("?")),
         ])
-        #expect(problems.count == 7, "\(problems)")
-        for key in ["initialize", "members/pg2", "members/pg3", "history", "status", "config", "failover"] {
+        #expect(problems.count == 8, "\(problems)")
+        for key in ["initialize", "members/pg2", "members/pg3", "history", "status", "config", "failover", "sync"] {
             #expect(problems.contains { $0.hasPrefix(key + ": ") }, "\(key) is not named in \(problems)")
         }
         #expect(problems.contains("initialize: not a system identifier"))

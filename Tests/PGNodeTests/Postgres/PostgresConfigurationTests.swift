@@ -36,6 +36,26 @@ import Testing
         #expect(PostgresConfiguration.following(inRenderedConf: text) == "db-2")
     }
 
+    @Test func dynamicParametersComeBeforeTheFilesAndSynchronousStandbyNamesLast() {
+        var runtime = PostgresRuntimeConfiguration()
+        runtime.dynamicParameters = ["work_mem": "4MB", "maintenance_work_mem": "64MB"]
+        runtime.synchronousStandbyNames = "FIRST 1 (\"db-2\")"
+        let lines = PostgresConfiguration(settings: settings, runtime: runtime).postgresqlConf(standbyOf: nil)
+            .split(separator: "\n").map(String.init)
+        let dynamic = lines.firstIndex(of: "work_mem = '4MB'")!
+        let file = lines.firstIndex(of: "work_mem = '8MB'")!
+        #expect(dynamic < file, "the member's own file overrides the cluster's dynamic parameters")
+        #expect(lines.contains("maintenance_work_mem = '64MB'"))
+        #expect(lines.last == "synchronous_standby_names = 'FIRST 1 (\"db-2\")'")
+    }
+
+    @Test func aCascadingStandbyStreamsWithoutASlot() {
+        let upstream = PostgresUpstream(member: "db-3", host: "10.0.0.3", port: 5432, usesSlot: false)
+        let text = PostgresConfiguration(settings: settings).postgresqlConf(standbyOf: upstream)
+        #expect(text.contains("primary_slot_name = ''"))
+        #expect(PostgresConfiguration.following(inRenderedConf: text) == "db-3")
+    }
+
     @Test func quotingSurvivesQuotesAndBackslashes() {
         #expect(PostgresConfiguration.confValue("it's a\\b") == "'it''s a\\\\b'")
         #expect(PostgresConfiguration.conninfo([("password", "it's a\\b"), ("host", "h")]) == "password='it\\'s a\\\\b' host='h'")
