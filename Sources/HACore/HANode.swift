@@ -48,6 +48,8 @@ public struct HANode: Hashable, Sendable {
     private var transfer: PendingTransfer?
     /// Primary: the member set its slots were last synced for (nil: not since it became primary).
     private var slotsSyncedFor: Set<String>?
+    /// When the slots were last synced (an unwanted slot still in use is dropped on a later try).
+    private var slotsSyncedAt: Instant?
     /// The last failure of each kind of action.
     private var failures: [FailureKind: Instant] = [:]
     private var rewindFailed = false
@@ -345,8 +347,14 @@ public struct HANode: Hashable, Sendable {
             primaryStartBegan = nil
             var actions: [HAAction] = []
             let others = slotMembers(input)
-            if slotsSyncedFor != others {
+            let wanted = Set(others.map(ReplicationSlot.name(for:)))
+            let stray = local.running.map { $0.slots != wanted } ?? false
+            let retry = stray && (slotsSyncedAt.map { input.now.milliseconds(since: $0) >= Self.retryAfterMs } ?? true)
+            if slotsSyncedFor != others || retry {
+                // Again later while the slots differ from the wanted ones: a slot still in use
+                // when a member moved to cascading replication cannot be dropped at once.
                 slotsSyncedFor = others
+                slotsSyncedAt = input.now
                 actions.append(.syncSlots(others))
             }
             if let r = local.running, let wal = r.walPosition,

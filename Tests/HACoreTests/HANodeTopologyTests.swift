@@ -37,6 +37,19 @@ import Testing
         #expect(node.decide(Fx.leader(cluster: cluster, local: Fx.runningPrimary())).withoutCampaign == [.syncSlots(["b"])])
     }
 
+    @Test func aSlotStillInUseIsDroppedOnALaterTry() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.primary("a"), Fx.member("b", following: "a"),
+                                                     Fx.member("c", tags: Tags(replicateFrom: "b"), following: "b")))
+        var local = Fx.runningPrimary()
+        local.running?.slots = ["b", "c"]
+        #expect(node.decide(Fx.leader(cluster: cluster, local: local)).withoutCampaign == [.syncSlots(["b"])])
+        #expect(node.decide(Fx.leader(now: Fx.now + 1_000, cluster: cluster, local: local)).withoutCampaign == [])
+        #expect(node.decide(Fx.leader(now: Fx.now + HANode.retryAfterMs, cluster: cluster, local: local)).withoutCampaign == [.syncSlots(["b"])])
+        local.running?.slots = ["b"]
+        #expect(node.decide(Fx.leader(now: Fx.now + 3 * HANode.retryAfterMs, cluster: cluster, local: local)).withoutCampaign == [])
+    }
+
     @Test func anEmptyMemberClonesFromTheClonefromMember() {
         var node = HANode()
         let cluster = Fx.cluster(members: Fx.members(Fx.primary("a"), Fx.member("b", tags: Tags(cloneFrom: true), following: "a")))

@@ -101,13 +101,7 @@ extension PostgresController {
     /// The replication slot name for `member`: lowercased, every character outside
     /// `[a-z0-9_]` replaced by `_`, at most 63 characters (Postgres' limit); "_" for an
     /// empty name. Idempotent.
-    public static func slotName(for member: String) -> String {
-        let mapped = member.lowercased().unicodeScalars.map { c -> Character in
-            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "_" ? Character(c) : "_"
-        }
-        let name = String(mapped.prefix(63))
-        return name.isEmpty ? "_" : name
-    }
+    public static func slotName(for member: String) -> String { ReplicationSlot.name(for: member) }
 
     /// Throws `.notRunning` unless a postmaster runs.
     func requireRunning(_ what: String) throws {

@@ -47,7 +47,7 @@ struct OperationsProcessTests {
     func parametersScheduledRestartReinitAndPause() async throws {
         let hooks = try Hooks()
         defer { hooks.remove() }
-        let fx = try AgentClusterFixture(memberTags: [3: "{ clonefrom: true, replicatefrom: pg2, rack: r7 }"],
+        let fx = try AgentClusterFixture(memberTags: [2: "{ replicatefrom: pg3, rack: r7 }", 3: "{ clonefrom: true }"],
                                          postgresExtra: [1: hooks.callbackLines(1), 2: hooks.callbackLines(2), 3: hooks.callbackLines(3)])
         try fx.startAll()
         do { try await Self.operations(fx, hooks) } catch { Issue.record("\(error)\n\(fx.logs())") }
@@ -74,19 +74,19 @@ struct OperationsProcessTests {
         let probe = RESTProbe(fx.cluster)
         let cli = CLIProbe(config: fx.cluster.configPath(1))
 
-        // pg3 cascades from pg2 (replicatefrom), without a slot on the primary; its custom tag is shown.
+        // pg2 cascades from pg3 (replicatefrom), without a slot on the primary; its custom tag is shown.
         let cascading = await eventually(.seconds(20)) { () -> Bool? in
-            let port = (try? await fx.query(3, "SELECT sender_port FROM pg_stat_wal_receiver"))?.first?.first ?? nil
-            return port == "\(fx.cluster.ports[1].postgres)" ? true : nil
+            let port = (try? await fx.query(2, "SELECT sender_port FROM pg_stat_wal_receiver"))?.first?.first ?? nil
+            return port == "\(fx.cluster.ports[2].postgres)" ? true : nil
         }
-        #expect(cascading == true, "pg3 does not stream from pg2\n\(fx.logs())")
+        #expect(cascading == true, "pg2 does not stream from pg3\n\(fx.logs())")
         let slots = await eventually(.seconds(10)) { () -> [String]? in
             let rows = (try? await fx.query(p, "SELECT slot_name FROM pg_replication_slots ORDER BY 1")) ?? []
             let names = rows.compactMap { $0.first ?? nil }
-            return names.contains("pg3") ? nil : names
+            return names.contains("pg2") ? nil : names
         }
-        #expect(slots == ["pg2"], "the primary keeps slots \(slots ?? []) (none for the cascading pg3 expected)")
-        #expect(await probe.json(3, "/patroni")?["tags", "rack"] == "r7")
+        #expect(slots == ["pg3"], "the primary keeps slots \(slots ?? []) (none for the cascading pg2 expected)")
+        #expect(await probe.json(2, "/patroni")?["tags", "rack"] == "r7")
 
         // A reload-only parameter reaches every member.
         let set = await cli.run("edit-config", "--pg", "work_mem=7MB", "--force", "--quiet")
