@@ -20,6 +20,16 @@
 public struct SyncPlanner: Hashable, Sendable {
     /// The `synchronous_standby_names` value seen in effect and the WAL position at that moment.
     var barrier: Barrier?
+    /// A bug planted on purpose, for the tests that prove the property test finds it.
+    var plantedBug: PlantedBug?
+
+    /// The orderings the planner must not use.
+    enum PlantedBug: Hashable, Sendable {
+        /// Claim the new standbys as soon as Postgres requires them, without the barrier.
+        case claimWithoutBarrier
+        /// Write the target's quorum before Postgres requires it (no weakened middle claim).
+        case claimBeforeNames
+    }
 
     struct Barrier: Hashable, Sendable {
         var names: String
@@ -100,8 +110,9 @@ public struct SyncPlanner: Hashable, Sendable {
         let target = Self.target(config: config, me: me, wal: wal, replication: replication, members: members, current: current)
         if inEffect != target.names {
             barrier = nil
-            let mid = SyncState(leader: me, members: Array(Set(claim.members).union(target.members)),
+            var mid = SyncState(leader: me, members: Array(Set(claim.members).union(target.members)),
                                 quorum: min(claim.quorum, target.quorum))
+            if plantedBug == .claimBeforeNames { mid = SyncState(leader: me, members: target.members, quorum: target.quorum) }
             if mid != claim { return .writeState(mid, reason: "before synchronous_standby_names changes to '\(target.names)'") }
             return .setNames(target.names, reason: target.members.isEmpty
                 ? (target.names.isEmpty ? "no synchronous standby is available; commits are acknowledged asynchronously"
@@ -121,7 +132,7 @@ public struct SyncPlanner: Hashable, Sendable {
         let flushed = replication.filter { row in
             target.members.contains(row.applicationName) && (row.flushLSN.map { $0 >= b } ?? false)
         }.map(\.applicationName)
-        guard Set(flushed).count >= target.quorum else { return nil }
+        guard Set(flushed).count >= target.quorum || plantedBug == .claimWithoutBarrier else { return nil }
         return .writeState(want, reason: "every acknowledged commit is on \(target.quorum) of \(target.members.joined(separator: ", "))")
     }
 }

@@ -177,11 +177,24 @@ import Testing
     /// once; the blocker never) — is flushed on at least `quorum` of the claim's members, at
     /// every step.
     @Test func theClaimHoldsForEveryAcknowledgedCommitOverRandomHistories() {
+        #expect(Self.violations(bug: nil) == [])
+    }
+
+    /// Each planted reordering is caught by the same random histories.
+    @Test(arguments: [SyncPlanner.PlantedBug.claimWithoutBarrier, .claimBeforeNames])
+    func plantedReorderingsAreFound(bug: SyncPlanner.PlantedBug) {
+        #expect(!Self.violations(bug: bug).isEmpty, "the property test did not find the planted \(bug)")
+    }
+
+    /// The violations of the claim over 300 random histories (each described once).
+    static func violations(bug: SyncPlanner.PlantedBug?) -> [String] {
+        var found: [String] = []
         var rng = SplitMix64(seed: 42)
         let names = ["b", "c", "d"]
         let members = Fx.members(Fx.primary("a"), Fx.member("b"), Fx.member("c"), Fx.member("d"))
         for _ in 0..<300 {
             var p = SyncPlanner()
+            p.plantedBug = bug
             let mode: SynchronousMode = rng.next() % 2 == 0 ? .on : .quorum
             var cfg = Self.config(mode, strict: rng.next() % 2 == 0, count: Int(rng.next() % 3) + 1)
             var inEffect = ""
@@ -211,14 +224,14 @@ import Testing
                     case .writeState(let s, _): claim = s
                     }
                 }
-                if let c = claim, c.leader == "a", c.quorum > 0 {
-                    for lsn in acknowledged {
-                        let holders = c.members.filter { (flush[$0] ?? 0) >= lsn }.count
-                        #expect(holders >= c.quorum, "commit \(lsn) is on \(holders) of \(c.members), claim \(c.quorum)")
-                    }
+                if let c = claim, c.leader == "a", c.quorum > 0,
+                   let lsn = acknowledged.first(where: { lsn in c.members.filter { (flush[$0] ?? 0) >= lsn }.count < c.quorum }) {
+                    found.append("commit \(lsn) is on fewer than \(c.quorum) of \(c.members) (\(mode.rawValue), names \(inEffect))")
+                    break
                 }
             }
         }
+        return found
     }
 
     /// k and the names of a rendered value (the blocker and "" require nothing nameable).

@@ -41,14 +41,9 @@ extension RESTAPI {
         if let v = body["scheduled_at"], v != .null {
             if kind == .failover { return .text(.badRequest, "Failover can't be scheduled") }
             if paused { return .text(.badRequest, "Can't schedule switchover in the paused state") }
-            guard let text = v.stringValue else { return .text(.badRequest, "scheduled_at must be a time (ISO 8601)") }
-            switch StatusDocuments.parseSchedule(text) {
-            case .failure(.noTimeZone): return .text(.badRequest, "Timezone information is mandatory for the scheduled switchover")
-            case .failure(.unparsable):
-                return .text(.unprocessableEntity, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601")
-            case .success(let ms):
-                if ms < nowUnixMs() { return .text(.unprocessableEntity, "Cannot schedule switchover in the past") }
-                scheduledAt = ms
+            switch scheduleTime(v, key: "scheduled_at", of: "switchover") {
+            case .failure(let refusal): return refusal
+            case .success(let ms): scheduledAt = ms
             }
         }
         if paused && candidate == nil { return .text(.badRequest, "Switchover is possible only to a specific candidate in a paused state") }
@@ -177,14 +172,9 @@ extension RESTAPI {
                 let current = backend.snapshot()?.member.role.rawValue
                 if body["schedule"] == nil, role != current { return .text(.serviceUnavailable, "restart conditions are not satisfied") }
             case "schedule":
-                guard let text = value.stringValue else { return .text(.badRequest, "schedule must be a time (ISO 8601)") }
-                switch StatusDocuments.parseSchedule(text) {
-                case .failure(.noTimeZone): return .text(.badRequest, "Timezone information is mandatory for the scheduled restart")
-                case .failure(.unparsable):
-                    return .text(.unprocessableEntity, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601")
-                case .success(let ms):
-                    if ms < nowUnixMs() { return .text(.unprocessableEntity, "Cannot schedule restart in the past") }
-                    scheduled = ms
+                switch scheduleTime(value, key: "schedule", of: "restart") {
+                case .failure(let refusal): return refusal
+                case .success(let ms): scheduled = ms
                 }
             default:
                 return .text(.badRequest, "Unknown filter for the scheduled restart: \(key)")
@@ -265,4 +255,18 @@ extension RESTAPI {
     }
 
     func nowUnixMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    /// A schedule (`scheduled_at` of a switchover, `schedule` of a restart) as Unix
+    /// milliseconds, or Patroni's refusal: 400 without a time zone, 422 unparsable or past.
+    func scheduleTime(_ value: JSONValue, key: String, of what: String) -> Result<UInt64, RESTResponse> {
+        guard let text = value.stringValue else { return .failure(.text(.badRequest, "\(key) must be a time (ISO 8601)")) }
+        switch StatusDocuments.parseSchedule(text) {
+        case .failure(.noTimeZone): return .failure(.text(.badRequest, "Timezone information is mandatory for the scheduled \(what)"))
+        case .failure(.unparsable):
+            return .failure(.text(.unprocessableEntity, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601"))
+        case .success(let ms):
+            if ms < nowUnixMs() { return .failure(.text(.unprocessableEntity, "Cannot schedule \(what) in the past")) }
+            return .success(ms)
+        }
+    }
 }

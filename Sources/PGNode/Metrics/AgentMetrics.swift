@@ -11,7 +11,9 @@ import Prometheus
 /// - Raft: `pgha_raft_term`, `pgha_raft_commit_index`, `pgha_raft_applied_index`, `pgha_raft_leader`,
 ///   `pgha_raft_leader_changes_total`, `pgha_lease_held`, `pgha_store_fsync_seconds` (histogram);
 /// - HA: `pgha_fences_total`, `pgha_promotions_total`, `pgha_failovers_total`, `pgha_switchovers_total`,
-///   `pgha_rewinds_total`, `pgha_rebuilds_total`, `pgha_is_paused`;
+///   `pgha_rewinds_total`, `pgha_rebuilds_total`, `pgha_is_paused`, `pgha_sync_standby` (named in the
+///   `sync` claim), `pgha_pending_restart`, `pgha_commits_waiting` (a primary whose commits wait for a
+///   synchronous standby);
 /// - REST: `pgha_rest_requests_total{path,code}`.
 public final class AgentMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
@@ -60,6 +62,9 @@ public final class AgentMetrics: Sendable {
         gauge("pgha_raft_leader").record(s.raft.isLeader ? 1 : 0)
         gauge("pgha_lease_held").record(leaseHeld ? 1 : 0)
         gauge("pgha_is_paused").record(s.cluster.config.pause ? 1 : 0)
+        gauge("pgha_sync_standby").record(HealthCheck.isSynchronous(s) ? 1 : 0)
+        gauge("pgha_pending_restart").record((m.pendingRestart?.isEmpty ?? true) ? 0 : 1)
+        gauge("pgha_commits_waiting").record(m.syncWarning == nil ? 0 : 1)
         let primary = s.cluster.members.values.first { $0.role == .primary && $0.state == .running }
         var laggers: Set<String> = []
         if let top = [s.cluster.lastPrimaryLSN, primary?.walPosition].compactMap({ $0 }).max() {
