@@ -39,9 +39,16 @@ struct RESTClusterProcessTests {
         }
         #expect(settled == true, "GET /primary on the primary did not answer 200\n\(fx.logs())")
 
-        // Health endpoints: codes per role, and HEAD / OPTIONS answer like GET.
+        // Health endpoints: codes per role, and HEAD / OPTIONS answer like GET. The cluster runs
+        // in synchronous_mode on: the standby named in the sync claim answers /sync, the other /async.
+        guard let claim = await fx.view()?.sync, claim.quorum > 0, let syncName = claim.members.first,
+              let syncIndex = fx.index(of: syncName) else {
+            Issue.record("no sync claim on a healthy synchronous cluster\n\(fx.logs())")
+            return
+        }
         for i in 1...3 {
             let isPrimary = i == primary
+            let isSync = i == syncIndex
             for method in ["GET", "HEAD", "OPTIONS"] {
                 for path in ["/", "/primary", "/leader", "/master", "/read-write"] {
                     #expect(await api.status(i, path, method: method) == (isPrimary ? 200 : 503), "\(method) \(path) on member \(i)")
@@ -50,8 +57,8 @@ struct RESTClusterProcessTests {
                 #expect(await api.status(i, "/read-only", method: method) == 200, "\(method) /read-only on member \(i)")
                 #expect(await api.status(i, "/health", method: method) == 200)
                 #expect(await api.status(i, "/liveness", method: method) == 200)
-                #expect(await api.status(i, "/async", method: method) == (isPrimary ? 503 : 200))
-                #expect(await api.status(i, "/sync", method: method) == 503)
+                #expect(await api.status(i, "/async", method: method) == (isPrimary || isSync ? 503 : 200), "\(method) /async on member \(i)")
+                #expect(await api.status(i, "/sync", method: method) == (isSync ? 200 : 503), "\(method) /sync on member \(i)")
             }
             #expect(await api.status(i, "/readiness") == 200)
             #expect(await api.status(i, "/replica?lag=1TB") == (isPrimary ? 503 : 200))

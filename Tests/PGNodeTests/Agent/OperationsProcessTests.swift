@@ -1,5 +1,6 @@
 import Foundation
 import HACore
+import NIOConcurrencyHelpers
 import Testing
 @testable import PGNode
 
@@ -194,9 +195,21 @@ struct OperationsProcessTests {
             return nil
         }
         guard p != i else { return p }
-        let answer = await RESTProbe(fx.cluster).request(i, "/switchover", method: "POST",
-                                                         body: "{\"leader\": \"\(fx.cluster.name(p))\", \"candidate\": \"\(fx.cluster.name(i))\"}")
-        #expect(answer?.status == 200, "switchover to \(fx.cluster.name(i)) answered \(answer.map { "\($0.status) \($0.text)" } ?? "nothing")")
+        // The API's view of the candidate may lag a cycle behind "healthy" (412 until it has
+        // reported itself a streaming standby): ask again for a few seconds.
+        let probe = RESTProbe(fx.cluster)
+        let last = NIOLockedValueBox<String>("nothing")
+        let done = await eventually(.seconds(20)) { () -> Bool? in
+            let answer = await probe.request(i, "/switchover", method: "POST",
+                                             body: "{\"leader\": \"\(fx.cluster.name(p))\", \"candidate\": \"\(fx.cluster.name(i))\"}")
+            last.withLockedValue { $0 = answer.map { "\($0.status) \($0.text)" } ?? "nothing" }
+            guard answer?.status == 200 else {
+                try? await Task.sleep(for: .milliseconds(500))
+                return nil
+            }
+            return true
+        }
+        #expect(done == true, "switchover to \(fx.cluster.name(i)) answered \(last.withLockedValue { $0 })")
         guard let q = await fx.waitHealthy(), q == i else {
             Issue.record("\(fx.cluster.name(i)) did not become the primary\n\(fx.logs())")
             return nil
