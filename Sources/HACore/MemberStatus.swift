@@ -46,8 +46,11 @@ public struct MemberStatus: Hashable, Sendable, Codable {
     public var syncWarning: String?
     /// Primary: the `synchronous_standby_names` in effect.
     public var synchronousStandbyNames: String?
-    /// A restart scheduled over the REST API (Unix milliseconds), if any.
+    /// A restart scheduled over the REST API (Unix milliseconds), if any; the agent reads it
+    /// back from its own report when it starts, so the schedule survives an agent restart.
     public var scheduledRestartAtMs: UInt64?
+    /// The role filter of that restart ("primary" or "replica"), if any.
+    public var scheduledRestartRole: String?
     /// Set for a while after this member's `pre_promote` hook refused a promotion (why), so that
     /// every leader passes it over instead of handing leadership back to it.
     public var promotionRefused: String?
@@ -95,7 +98,8 @@ public struct MemberStatus: Hashable, Sendable, Codable {
         case streaming, following, tags, replication, serverVersion = "server_version", reportedAtUnixMs = "reported_at_ms"
         case apiURL = "api_url", pendingRestart = "pending_restart", waitingFor = "waiting_for"
         case syncWarning = "sync_warning", synchronousStandbyNames = "synchronous_standby_names"
-        case scheduledRestartAtMs = "scheduled_restart_at_ms", promotionRefused = "promotion_refused"
+        case scheduledRestartAtMs = "scheduled_restart_at_ms", scheduledRestartRole = "scheduled_restart_role"
+        case promotionRefused = "promotion_refused"
     }
 }
 

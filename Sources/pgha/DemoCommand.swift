@@ -24,6 +24,8 @@ struct DemoCommand: AsyncParsableCommand {
     var portBase: Int = 15432
     @Option(help: "Seconds before an agent that died is started again (0: never).") var restartAfter: Int = 5
     @Option(help: "Number of members (3 or 5).") var nodes: Int = 3
+    @Option(help: "synchronous_mode of the new cluster (off, on or quorum; change it later with pgha edit-config).")
+    var syncMode: String = "off"
     @Flag(help: "Stop a demo left running in --dir, then exit.") var stop = false
 
     func validate() throws {
@@ -54,7 +56,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if geteuid() == 0 { try Self.checkReachable(directory, by: "postgres") }
-        let cluster = try LocalAgentCluster(binary: Self.executablePath(), directory: directory, size: nodes, portBase: portBase)
+        guard ["off", "on", "quorum"].contains(syncMode) else { throw ValidationError("--sync-mode must be off, on or quorum") }
+        let cluster = try LocalAgentCluster(binary: Self.executablePath(), directory: directory, size: nodes, portBase: portBase,
+                                            dynamicConfig: syncMode == "off" ? nil : #"{"synchronous_mode": ""# + syncMode + #""}"#)
         print("pgha demo: \(nodes) members under \(directory) (Postgres binaries: \(bin))")
         print("starting \(nodes) agents…")
         fflush(nil)

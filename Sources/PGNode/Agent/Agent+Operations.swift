@@ -104,7 +104,8 @@ extension Agent {
 }
 
 /// A restart of this member's Postgres scheduled over the REST API (`POST /restart` with
-/// `schedule`); kept by the agent (not the store), cancelled by `DELETE /restart`.
+/// `schedule`), cancelled by `DELETE /restart`. The agent keeps it and reports it in its member
+/// key, from which it takes it back after an agent restart.
 public struct ScheduledRestart: Sendable, Hashable {
     /// Wall-clock time, Unix milliseconds.
     public var atUnixMs: UInt64
@@ -131,6 +132,23 @@ extension Agent {
 
     /// The scheduled restart, if any.
     public func pendingScheduledRestart() -> ScheduledRestart? { scheduledRestart }
+
+    /// At the first store read after start: takes back a restart this member had scheduled
+    /// before its agent stopped (its last report still names it).
+    func restoreScheduledRestart(from view: ClusterView) {
+        guard !scheduleRestored else { return }
+        scheduleRestored = true
+        guard scheduledRestart == nil, let m = view.members[config.name] ?? view.staleMembers[config.name],
+              let at = m.scheduledRestartAtMs else { return }
+        guard at > UInt64(Date().timeIntervalSince1970 * 1000) else {
+            logger.warning("a restart scheduled before the agent stopped fell due meanwhile; it is not run (schedule it again)",
+                           metadata: ["at_ms": "\(at)"])
+            return
+        }
+        scheduledRestart = ScheduledRestart(atUnixMs: at, role: m.scheduledRestartRole)
+        logger.notice("restart scheduled before the agent stopped is still scheduled", metadata: [
+            "at_ms": "\(at)", "role": "\(m.scheduledRestartRole ?? "any")"])
+    }
 
     /// Runs the scheduled restart once it is due (skipped if the role no longer matches).
     func runScheduledRestart() async {

@@ -59,6 +59,8 @@ public actor Agent {
     /// What the last decision waited for, reported in the member key.
     var waitingFor: String?
     var lastSyncWarning: String?
+    /// The scheduled restart was looked for in this member's last report (once, at start).
+    var scheduleRestored = false
     /// When `pre_promote` last refused a promotion, and why (reported for `HANode.retryAfterMs`).
     var promotionRefusal: (at: Instant, reason: String)?
 
@@ -152,6 +154,9 @@ public actor Agent {
             _ = rev
             let (view, problems) = ClusterState.view(from: items)
             lastView = view
+            // At the first read with a leader known (this copy of the store then holds the
+            // member's report from before the restart), take back a schedule from it.
+            if status.leader != nil { restoreScheduledRestart(from: view) }
             for p in problems { logger.warning("unreadable store key", metadata: ["problem": "\(p)"]) }
         }
         var voters: [UInt64: String] = [:]
@@ -272,6 +277,7 @@ public actor Agent {
             status.syncWarning = Self.syncWarning(r)
         }
         status.scheduledRestartAtMs = scheduledRestart?.atUnixMs
+        status.scheduledRestartRole = scheduledRestart?.role
         if let r = promotionRefusal, Instant(.now()).milliseconds(since: r.at) < HANode.retryAfterMs {
             status.promotionRefused = r.reason
         }
@@ -300,7 +306,8 @@ public actor Agent {
         }
         let changed = lastReported.map { !$0.sameShape(as: status) } ?? true
         let due = lastReportAt.map { now.milliseconds(since: $0) >= UInt64(config.ha.reportMilliseconds) } ?? true
-        guard (changed || due) && !reportInFlight else { return }
+        // Not before the last report was read back (it may hold a scheduled restart).
+        guard (changed || due) && !reportInFlight && scheduleRestored else { return }
         reportInFlight = true
         lastReportAt = now
         let client = self.client, key = ClusterKey.member(config.name).path

@@ -146,7 +146,20 @@ struct OperationsProcessTests {
         #expect(restarted == true, "the scheduled restart did not happen")
         let later = StatusDocuments.iso8601(unixMs: UInt64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
         #expect(await probe.status(r, "/restart", method: "POST", body: "{\"schedule\": \"\(later)\"}") == 202)
-        #expect(await probe.status(r, "/restart", method: "DELETE") == 200)
+        // The schedule survives a restart of the agent (it is read back from the member's report).
+        let inHalfAnHour = UInt64(Date().timeIntervalSince1970 * 1000) + 1_800_000
+        let reported = await eventually(.seconds(10)) { () -> Bool? in
+            guard let at = await fx.view()?.members[fx.cluster.name(r)]?.scheduledRestartAtMs, at > inHalfAnHour else { return nil }
+            return true
+        }
+        #expect(reported == true, "the member's report does not carry the scheduled restart")
+        fx.cluster.signal(r, SIGTERM)
+        #expect(await fx.cluster.waitForExit(r, timeout: .seconds(60)) != nil, "the agent did not stop on SIGTERM")
+        _ = try fx.cluster.start(r)
+        let kept = await eventually(.seconds(30)) { await probe.json(r, "/patroni")?["scheduled_restart"] != nil ? true : nil }
+        #expect(kept == true, "the scheduled restart was lost with the agent restart\n\(fx.logs())")
+        let cancel = await probe.request(r, "/restart", method: "DELETE")
+        #expect(cancel?.status == 200, "cancelling answered \(cancel.map { "\($0.status) \($0.text)" } ?? "nothing")")
         #expect(await probe.status(r, "/restart", method: "DELETE") == 404)
         let cancelled = await eventually(.seconds(5)) { await probe.json(r, "/patroni")?["scheduled_restart"] == nil ? true : nil }
         #expect(cancelled == true, "/patroni still shows the cancelled restart")
