@@ -41,9 +41,14 @@ struct RESTClusterProcessTests {
 
         // Health endpoints: codes per role, and HEAD / OPTIONS answer like GET. The cluster runs
         // in synchronous_mode on: the standby named in the sync claim answers /sync, the other /async.
-        guard let claim = await fx.view()?.sync, claim.quorum > 0, let syncName = claim.members.first,
-              let syncIndex = fx.index(of: syncName) else {
-            Issue.record("no sync claim on a healthy synchronous cluster\n\(fx.logs())")
+        // Each member's API answers from its own last cycle: wait until all agree with the claim.
+        let claimed = await eventually(.seconds(15)) { () -> Int? in
+            guard let c = await fx.view()?.sync, c.quorum > 0, let name = c.members.first, let idx = fx.index(of: name) else { return nil }
+            for i in 1...3 where await api.status(i, "/sync") != (i == idx ? 200 : 503) { return nil }
+            return idx
+        }
+        guard let syncIndex = claimed else {
+            Issue.record("the members' /sync answers never agreed with a sync claim\n\(fx.logs())")
             return
         }
         for i in 1...3 {
