@@ -157,7 +157,7 @@ public struct HANode: Hashable, Sendable {
                 return [.clearFailover(reason: "the candidate \(me) has no running standby to promote")]
             }
             if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
-            if let refused = recentRefusal(input.now) {
+            if let refused = promotionRefusal(at: input.now) {
                 return [.clearFailover(reason: "the candidate \(me) refused the promotion: \(refused)")]
             }
             if request.kind == .failover, let mine = input.cluster.members[me],
@@ -215,18 +215,19 @@ public struct HANode: Hashable, Sendable {
     /// rule (the candidate receives the shutdown checkpoint); a forced failover skips the lag
     /// and `sync` rules.
     private func requestRules(_ request: FailoverRequest, _ input: HAInput) -> Placement.Rules {
-        var rules: Placement.Rules = request.force && request.kind == .failover ? .forced
-            : input.local.isRunningPrimary ? .switchover : .automatic
+        var rules = Placement.Rules.forRequest(kind: request.kind, force: request.force, primaryRuns: input.local.isRunningPrimary)
         rules.refused = refusedMembers(input)
         return rules
     }
 
     /// This node, if its `pre_promote` hook refused a promotion within `retryAfterMs`.
     private func refusedMembers(_ input: HAInput) -> [String: String] {
-        recentRefusal(input.now).map { [input.me: "its pre_promote hook refused the promotion (\($0))"] } ?? [:]
+        promotionRefusal(at: input.now).map { [input.me: "its pre_promote hook refused the promotion (\($0))"] } ?? [:]
     }
 
-    private func recentRefusal(_ now: Instant) -> String? {
+    /// Why this node's `pre_promote` hook refused a promotion, if it did within `retryAfterMs`
+    /// of `now` (the agent reports it, so that every leader passes this member over meanwhile).
+    public func promotionRefusal(at now: Instant) -> String? {
         guard let r = promotionRefused, now.milliseconds(since: r.at) < Self.retryAfterMs else { return nil }
         return r.reason
     }

@@ -34,6 +34,13 @@ public struct Placement: Sendable {
         public static let switchover = Rules(synchronous: false)
         /// An operator's forced failover: tags and health still hold, lag and `sync` do not.
         public static let forced = Rules(synchronous: false, lag: false)
+
+        /// The rules for an operator's request: a forced failover skips lag and `sync`; a change
+        /// from a running primary needs no `sync` rule (the candidate receives its shutdown
+        /// checkpoint); anything else follows the automatic rules.
+        public static func forRequest(kind: FailoverRequest.Kind, force: Bool, primaryRuns: Bool) -> Rules {
+            force && kind == .failover ? .forced : primaryRuns ? .switchover : .automatic
+        }
     }
 
     public init(statuses: [MemberStatus], cluster: ClusterView, rules: Rules = .automatic) {

@@ -90,8 +90,8 @@ extension RESTAPI {
         if let leader, leader != current || s.cluster.members[leader]?.role != .primary { return "leader name does not match" }
         let others = s.cluster.members.values.filter { $0.name != current }
         let primaryRuns = current.flatMap { s.cluster.members[$0] }.map { $0.role == .primary && $0.state == .running } ?? false
-        let rules: Placement.Rules = force ? .forced : primaryRuns ? .switchover : .automatic
-        let placement = Placement(statuses: Array(others), cluster: s.cluster, rules: rules)
+        let placement = Placement(statuses: Array(others), cluster: s.cluster,
+                                  rules: .forRequest(kind: kind, force: force, primaryRuns: primaryRuns))
         if let candidate {
             guard s.cluster.members[candidate] != nil || s.cluster.staleMembers[candidate] != nil else { return "candidate does not exists" }
             if let why = placement.excluded[candidate] {
@@ -163,7 +163,7 @@ extension RESTAPI {
         case .failure(let resp): return resp
         }
         var scheduled: UInt64?
-        for (key, value) in body.sorted(by: { $0.key > $1.key }) {
+        for (key, value) in body {
             switch key {
             case "role":
                 guard let role = value.stringValue, ["primary", "replica", "standby_leader"].contains(role) else {

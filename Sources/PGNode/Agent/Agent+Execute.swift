@@ -152,7 +152,7 @@ extension Agent {
 
         case .setSynchronousStandbyNames(let names, let reason):
             do {
-                try await postgres.setSynchronousStandbyNames(names)
+                try await postgres.setSynchronousStandbyNames(names, force: true)
                 logger.notice("synchronous_standby_names set", metadata: ["postgres.synchronous_standby_names": "\(names)", "reason": "\(reason)"])
                 return true
             } catch {
@@ -315,15 +315,16 @@ extension Agent {
     }
 
     private func promote(reason: String, oldPrimary: String?, term: UInt64) async -> Bool {
-        guard await fence.arm(pid: postgres.postmasterPID) else {
-            logger.warning("not promoting: the lease is not valid")
-            return false
-        }
+        // The hook may take up to its timeout: run it first, so that the lease is checked (by
+        // arming the fence) right before the promotion, not before the hook.
         if let refusal = await callbacks.prePromote(role: "replica") {
             ha.record(.promoteRefused(at: Instant(.now()), reason: refusal))
-            promotionRefusal = (Instant(.now()), refusal)
             logger.warning("pre_promote refused the promotion; another member will be tried", metadata: ["reason": "\(refusal)"])
             runAgain = true
+            return false
+        }
+        guard await fence.arm(pid: postgres.postmasterPID) else {
+            logger.warning("not promoting: the lease is not valid")
             return false
         }
         logger.notice("promoting this member", metadata: ["reason": "\(reason)"])

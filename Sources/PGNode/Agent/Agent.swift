@@ -61,8 +61,6 @@ public actor Agent {
     var lastSyncWarning: String?
     /// The scheduled restart was looked for in this member's last report (once, at start).
     var scheduleRestored = false
-    /// When `pre_promote` last refused a promotion, and why (reported for `HANode.retryAfterMs`).
-    var promotionRefusal: (at: Instant, reason: String)?
 
     private let wakeStream: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
@@ -266,10 +264,9 @@ public actor Agent {
         if let r, !r.pendingRestart.isEmpty {
             let runtime = postgres.runtimeConfiguration
             let wanted = runtime.dynamicParameters.merging(config.postgres.parameters) { $1 }
-            status.pendingRestart = r.pendingRestart.mapValues { _ in "" }
-            for (name, running) in r.pendingRestart {
-                status.pendingRestart?[name] = wanted[name].map { "\(running) -> \($0)" } ?? "runs with \(running); the file differs"
-            }
+            status.pendingRestart = Dictionary(uniqueKeysWithValues: r.pendingRestart.map { name, running in
+                (name, wanted[name].map { "\(running) -> \($0)" } ?? "runs with \(running); the file differs")
+            })
         }
         status.waitingFor = waitingFor
         if let r, !r.inRecovery, local.process == .running {
@@ -278,9 +275,7 @@ public actor Agent {
         }
         status.scheduledRestartAtMs = scheduledRestart?.atUnixMs
         status.scheduledRestartRole = scheduledRestart?.role
-        if let r = promotionRefusal, Instant(.now()).milliseconds(since: r.at) < HANode.retryAfterMs {
-            status.promotionRefused = r.reason
-        }
+        status.promotionRefused = ha.promotionRefusal(at: Instant(.now()))
         return status
     }
 

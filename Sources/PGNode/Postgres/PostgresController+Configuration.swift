@@ -63,11 +63,12 @@ extension PostgresController {
     }
 
     /// Sets `synchronous_standby_names`: rendered into `postgresql.conf` from now on and, when
-    /// Postgres runs, the file is rewritten for its current role and reloaded. Returns whether
-    /// anything changed.
+    /// Postgres runs, the file is rewritten for its current role and reloaded — when the value
+    /// changed, or always with `force` (the decision asks because Postgres runs with another
+    /// value). Returns whether anything was written.
     @discardableResult
-    public func setSynchronousStandbyNames(_ names: String) async throws -> Bool {
-        try await changeRuntime { $0.synchronousStandbyNames = names }
+    public func setSynchronousStandbyNames(_ names: String, force: Bool = false) async throws -> Bool {
+        try await changeRuntime(force: force) { $0.synchronousStandbyNames = names }
     }
 
     /// Sets the store's parameters for this member (see `DynamicPostgres.effective`), rendering
@@ -82,18 +83,29 @@ extension PostgresController {
     /// The runtime configuration now.
     var runtimeConfiguration: PostgresRuntimeConfiguration { state.withLockedValue { $0.runtime } }
 
-    private func changeRuntime(_ change: @Sendable (inout PostgresRuntimeConfiguration) -> Void) async throws -> Bool {
-        let (changed, runtime, running) = state.withLockedValue { s -> (Bool, PostgresRuntimeConfiguration, Bool) in
+    /// Applies `change`; when it changed something (or `force`) and Postgres runs, rewrites the
+    /// file and reloads. A failed rewrite or reload undoes the change, so the next call tries again.
+    private func changeRuntime(force: Bool = false, _ change: @Sendable (inout PostgresRuntimeConfiguration) -> Void) async throws -> Bool {
+        let (before, runtime, running) = state.withLockedValue { s -> (PostgresRuntimeConfiguration, PostgresRuntimeConfiguration, Bool) in
             let before = s.runtime
             change(&s.runtime)
-            return (before != s.runtime, s.runtime, s.pid != nil && s.directoryWork == nil)
+            return (before, s.runtime, s.pid != nil && s.directoryWork == nil)
         }
-        guard changed, running else { return changed }
-        try await onPool {
-            let user = try PostgresOSUser.resolve(self.settings.runAs)
-            try self.writeConfiguration(standby: runtime.renderedStandby, upstream: runtime.renderedUpstream, user: user)
-            let session = try self.localSession(statementTimeout: .seconds(10))
-            _ = try session.rows("select pg_reload_conf()")
+        let changed = before != runtime
+        guard changed || force, running else { return changed }
+        do {
+            try await onPool {
+                let user = try PostgresOSUser.resolve(self.settings.runAs)
+                try self.writeConfiguration(standby: runtime.renderedStandby, upstream: runtime.renderedUpstream, user: user)
+                let session = try self.localSession(statementTimeout: .seconds(10))
+                _ = try session.rows("select pg_reload_conf()")
+            }
+        } catch {
+            state.withLockedValue { s in
+                s.runtime.synchronousStandbyNames = before.synchronousStandbyNames
+                s.runtime.dynamicParameters = before.dynamicParameters
+            }
+            throw error
         }
         logger.info("postgres configuration reloaded", metadata: [
             "postgres.synchronous_standby_names": "\(runtime.synchronousStandbyNames)",
