@@ -39,7 +39,9 @@ final class AgentClusterFixture: @unchecked Sendable {
         var made: LocalAgentCluster?
         var lastError: (any Error)?
         for _ in 0..<20 {
-            let base = Int.random(in: 300...590) * 100
+            // Below Linux's ephemeral range (32768–60999): no client connection can take these ports
+            // between the check and the agents' start.
+            let base = Int.random(in: 100...320) * 100
             do {
                 made = try LocalAgentCluster(binary: pghaBinary!, directory: directory, size: 3, portBase: base,
                                              cluster: "test", postgresParameters: parameters, dynamicConfig: dynamicConfig,

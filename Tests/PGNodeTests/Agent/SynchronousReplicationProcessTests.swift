@@ -33,7 +33,7 @@ struct SynchronousReplicationProcessTests {
         var results: [PostgresFailoverBenchmark.Round]?
         var lastError: (any Error)?
         for _ in 0..<10 {
-            var bench = PostgresFailoverBenchmark(binary: pghaBinary!, directory: directory, portBase: Int.random(in: 300...590) * 100,
+            var bench = PostgresFailoverBenchmark(binary: pghaBinary!, directory: directory, portBase: Int.random(in: 100...320) * 100,
                                                   rounds: rounds, parameters: [:])
             bench.synchronousMode = mode
             do {
