@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "RaftCore", targets: ["RaftCore"]),
         .library(name: "RaftSim", targets: ["RaftSim"]),
         .library(name: "HACore", targets: ["HACore"]),
+        .library(name: "ClusterStore", targets: ["ClusterStore"]),
+        .library(name: "HASim", targets: ["HASim"]),
         .library(name: "PGNode", targets: ["PGNode"]),
         .executable(name: "pgha", targets: ["pgha"]),
     ],
@@ -29,9 +31,14 @@ let package = Package(
         .target(name: "RaftSim", dependencies: ["RaftCore"]),
         // The HA decision function and its types: pure, no I/O (the simulator runs it too).
         .target(name: "HACore"),
+        // The cluster store's state machine and the HA keys' codec: pure, no I/O.
+        .target(name: "ClusterStore", dependencies: ["RaftCore", "HACore"]),
+        // Deterministic simulator of whole HA clusters: RaftCore, the store and HACore over a
+        // modelled Postgres and network.
+        .target(name: "HASim", dependencies: ["RaftCore", "RaftSim", "HACore", "ClusterStore"]),
         // Everything with effects: Postgres control, runtime, transport (grows with later issues).
         .target(name: "PGNode", dependencies: [
-            "RaftCore", "HACore", "CLibPQ",
+            "RaftCore", "HACore", "ClusterStore", "CLibPQ",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -44,7 +51,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "pgha", dependencies: [
-            "PGNode", "RaftCore", "RaftSim", "HACore",
+            "PGNode", "RaftCore", "RaftSim", "HACore", "HASim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -58,6 +65,8 @@ let package = Package(
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "HACoreTests", dependencies: ["HACore"]),
         .testTarget(name: "RaftSimTests", dependencies: ["RaftSim", "RaftCore"]),
+        .testTarget(name: "ClusterStoreTests", dependencies: ["ClusterStore", "HACore", "RaftCore"]),
+        .testTarget(name: "HASimTests", dependencies: ["HASim", "HACore"]),
         .testTarget(name: "PGNodeTests", dependencies: [
             "PGNode", "RaftCore", "HACore",
             .product(name: "NIOCore", package: "swift-nio"),

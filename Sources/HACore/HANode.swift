@@ -55,6 +55,8 @@ public struct HANode: Hashable, Sendable {
     private var rewindFailed = false
     /// Since when no leader is known (nil: one is known).
     private var leaderlessSince: Instant?
+    /// A stopped former primary: since when it knows a leader whose Postgres is not a primary.
+    private var noPrimarySince: Instant?
     /// Since when the running standby's WAL receiver has not streamed (nil: it streams, or no
     /// standby runs).
     private var notStreamingSince: Instant?
@@ -76,6 +78,11 @@ public struct HANode: Hashable, Sendable {
         var at: Instant
     }
 
+    /// Planted defects (the simulator's; empty in production).
+    package var plantedBugs: HAPlantedBugs = [] {
+        didSet { syncPlanner.plantedBug = plantedBugs.contains(.narrowNamesBeforeSync) ? .namesBeforeClaim : nil }
+    }
+
     public init() {}
 
     /// The actions for `input`, in the order the executor must run them.
@@ -87,6 +94,7 @@ public struct HANode: Hashable, Sendable {
         }
         if !input.local.isRunningPrimary { slotsSyncedFor = nil }
         if input.raft.leader == nil { leaderlessSince = leaderlessSince ?? input.now } else { leaderlessSince = nil }
+        if input.raft.leader.flatMap({ input.cluster.members[$0] })?.role == .primary || input.local.hasPostmaster { noPrimarySince = nil }
         if input.local.isRunningReplica, input.local.running?.streaming == false {
             notStreamingSince = notStreamingSince ?? input.now
         } else {
@@ -335,6 +343,10 @@ public struct HANode: Hashable, Sendable {
 
     private mutating func leaderActions(_ input: HAInput) -> [HAAction] {
         let local = input.local
+        if plantedBugs.contains(.promoteWithoutLease), !input.holdsLease, local.isRunningReplica,
+           input.cluster.systemIdentifier != nil {
+            return failoverActions(input)
+        }
         guard input.holdsLease else {
             if local.mayAcceptWrites { return [.fence(reason: "leader without a valid lease")] }
             return [.wait(reason: "leader, waiting for a quorum-renewed lease")]
@@ -414,12 +426,17 @@ public struct HANode: Hashable, Sendable {
     }
 
     private mutating func failoverActions(_ input: HAInput) -> [HAAction] {
-        guard let round = input.statusRound, round.term == input.raft.term,
+        var round = input.statusRound
+        if plantedBugs.contains(.skipStatusRound) {
+            round = StatusRound(term: input.raft.term, statuses: input.cluster.members, at: input.now)
+        }
+        guard let round, round.term == input.raft.term,
               input.now.milliseconds(since: round.at) <= Self.statusRoundMaxAgeMs else {
             return [.gatherStatus(term: input.raft.term)]
         }
-        let placement = Placement(statuses: Array(round.statuses.values), cluster: input.cluster,
-                                  rules: Placement.Rules(refused: refusedMembers(input)))
+        var rules = Placement.Rules(refused: refusedMembers(input))
+        rules.plantedBugs = plantedBugs
+        let placement = Placement(statuses: Array(round.statuses.values), cluster: input.cluster, rules: rules)
         guard let best = placement.best else {
             return [.wait(reason: "no member qualifies for promotion: " + placement.exclusionSummary)]
         }
@@ -522,6 +539,18 @@ public struct HANode: Hashable, Sendable {
                     // It may hold WAL the current primary never had: rewind (a no-op if it did
                     // not diverge) from the primary before following.
                     guard upstream.role == .primary else {
+                        // No primary runs. If no promotion happened after this node's own (its data
+                        // is the newest), it starts in recovery after a while, so that it can be
+                        // promoted again: it holds every commit it acknowledged, and in synchronous
+                        // modes it may be the only member known to.
+                        let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
+                            || input.cluster.history.last?.newPrimary == input.me
+                        let since = noPrimarySince ?? input.now
+                        noPrimarySince = since
+                        if c.lastRanAsPrimary, newest, input.now.milliseconds(since: since) >= Self.leaderlessStartDelayMs,
+                           !recentlyFailed(.start, input.now) {
+                            return [.startReplica(following: nil)]
+                        }
                         return [.wait(reason: "a former primary waits for the new primary before rewinding")]
                     }
                     return repairActions(input, leader: leader)

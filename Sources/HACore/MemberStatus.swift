@@ -210,3 +210,47 @@ public struct Tags: Hashable, Sendable, Codable {
         other = try c.decodeIfPresent([String: String].self, forKey: .other) ?? [:]
     }
 }
+
+extension MemberStatus {
+    /// The report that an observation of the local Postgres implies: the role from the data
+    /// directory and what the running server answered (a stopped directory that last ran as a
+    /// primary reports `primary`), the state from the process, or `activity` while a long
+    /// action (a rewind, a base backup) runs. The agent and the simulator both report this way.
+    public init(observing local: LocalPostgres, name: String, raftID: UInt64, host: String, port: Int, tags: Tags,
+                activity: PostgresRunState? = nil, reportedAtUnixMs: UInt64, apiURL: String? = nil) {
+        let role: MemberRole
+        switch local.dataDirectory {
+        case .empty, .unusable: role = .uninitialized
+        case .initialized(let c):
+            if let r = local.running { role = r.inRecovery ? .replica : .primary } else { role = c.lastRanAsPrimary ? .primary : .replica }
+        }
+        var state: PostgresRunState
+        switch local.process {
+        case .running: state = local.running == nil ? .starting : .running
+        case .starting: state = .starting
+        case .stopped: state = .stopped
+        case .crashed: state = .crashed
+        }
+        if let activity { state = activity }
+        let r = local.running
+        self.init(
+            name: name, raftID: raftID, role: role, state: state, host: host, port: port,
+            systemIdentifier: local.dataDirectory.systemIdentifier,
+            timeline: r?.timeline ?? { if case .initialized(let c) = local.dataDirectory { return c.timeline }; return nil }(),
+            walPosition: r?.walPosition, receivedLSN: r?.receivedLSN, replayedLSN: r?.replayedLSN,
+            streaming: r?.streaming ?? false, following: r?.following, tags: tags, replication: r?.replication ?? [],
+            serverVersion: r?.serverVersion, reportedAtUnixMs: reportedAtUnixMs, apiURL: apiURL)
+    }
+}
+
+extension MemberStatus {
+    /// Same role, state, timeline, upstream, streaming, replication and notes (LSNs aside): a
+    /// report that differs in shape is written at once, one that does not waits for its period.
+    public func sameShape(as o: MemberStatus) -> Bool {
+        role == o.role && state == o.state && timeline == o.timeline && following == o.following && streaming == o.streaming
+            && systemIdentifier == o.systemIdentifier && replication.map(\.applicationName) == o.replication.map(\.applicationName)
+            && replication.map(\.syncState) == o.replication.map(\.syncState) && pendingRestart == o.pendingRestart
+            && waitingFor == o.waitingFor && syncWarning == o.syncWarning && synchronousStandbyNames == o.synchronousStandbyNames
+            && scheduledRestartAtMs == o.scheduledRestartAtMs && promotionRefused == o.promotionRefused
+    }
+}

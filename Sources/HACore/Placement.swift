@@ -21,6 +21,8 @@ public struct Placement: Sendable {
         public var lag: Bool = true
         /// Members that may not be promoted now (their `pre_promote` refused, say), and why.
         public var refused: [String: String] = [:]
+        /// Planted defects (the simulator's; empty in production).
+        package var plantedBugs: HAPlantedBugs = []
 
         public init(synchronous: Bool = true, lag: Bool = true, refused: [String: String] = [:]) {
             self.synchronous = synchronous
@@ -49,10 +51,13 @@ public struct Placement: Sendable {
         for s in statuses {
             if let why = Self.exclusion(s, cluster, rules) { excluded[s.name] = why } else { ranked.append(s) }
         }
-        if rules.synchronous, cluster.config.synchronousMode != .off {
+        if rules.synchronous, cluster.config.synchronousMode != .off, !rules.plantedBugs.contains(.promoteNotInSync) {
             Self.applySync(&ranked, &excluded, statuses: statuses, cluster: cluster)
         }
         ranked.sort(by: Self.better)
+        if rules.plantedBugs.contains(.lowestLSNCandidate) {
+            ranked.sort { ($0.lsn ?? .zero) < ($1.lsn ?? .zero) }
+        }
         self.ranked = ranked
         self.excluded = excluded
     }
@@ -101,7 +106,11 @@ public struct Placement: Sendable {
     }
 
     /// The synchronous rule (`SyncState`): only members of the claim; at least N − Q + 1 of them
-    /// reported a position; only those at the highest of those positions.
+    /// reported a position; only those at the highest of those positions. The claim's own
+    /// leader — a former primary now running as a standby — always qualifies: it wrote every
+    /// commit it acknowledged, so it holds them all (Patroni's `SyncState.matches` counts the
+    /// leader too). Without this, a primary that lost its standbys (an empty claim) and then its
+    /// lease could never be promoted again, although nobody else holds its commits.
     static func applySync(_ ranked: inout [MemberStatus], _ excluded: inout [String: String], statuses: [MemberStatus],
                           cluster: ClusterView) {
         let mode = cluster.config.synchronousMode.rawValue
@@ -110,9 +119,12 @@ public struct Placement: Sendable {
             ranked = []
             return
         }
+        let claimLeader = ranked.filter { $0.name == sync.leader }
+        ranked.removeAll { $0.name == sync.leader }
+        defer { ranked += claimLeader }
         guard let needed = sync.readQuorum else {
             for s in ranked {
-                excluded[s.name] = "synchronous_mode is \(mode) and \(sync.leader) had no synchronous standby: nobody is sure to hold its acknowledged commits"
+                excluded[s.name] = "synchronous_mode is \(mode) and \(sync.leader) had no synchronous standby: nobody else is sure to hold its acknowledged commits"
             }
             ranked = []
             return

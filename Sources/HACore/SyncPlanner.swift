@@ -29,6 +29,8 @@ public struct SyncPlanner: Hashable, Sendable {
         case claimWithoutBarrier
         /// Write the target's quorum before Postgres requires it (no weakened middle claim).
         case claimBeforeNames
+        /// Change `synchronous_standby_names` first, without the weakened middle claim.
+        case namesBeforeClaim
     }
 
     struct Barrier: Hashable, Sendable {
@@ -53,7 +55,8 @@ public struct SyncPlanner: Hashable, Sendable {
     }
 
     /// The target for this primary: the healthy streaming standbys that may be synchronous,
-    /// best first — higher `sync_priority`, then the current synchronous ones (no churn), then
+    /// best first — higher `sync_priority`, then those that may be promoted (a claim naming only
+    /// `nofailover` members allows no failover), then the current synchronous ones (no churn), then
     /// the least lag, then name. A standby lagging more than `maximum_lag_on_syncnode` is used
     /// only when no other one is healthy. `on`: the first `synchronous_node_count`; `quorum`:
     /// all of them, `ANY min(k, count)`. None: "" (commits are not held), or, in strict mode,
@@ -61,17 +64,20 @@ public struct SyncPlanner: Hashable, Sendable {
     public static func target(config: DynamicConfig, me: String, wal: LSN, replication: [ReplicationRow],
                               members: [String: MemberStatus], current: SyncState?) -> Target {
         let currentSet = Set(current?.leader == me ? current?.members ?? [] : [])
-        struct Candidate { var name: String; var priority: Int; var current: Bool; var lag: UInt64 }
+        struct Candidate { var name: String; var priority: Int; var promotable: Bool; var current: Bool; var lag: UInt64 }
         var healthy: [Candidate] = [], lagging: [Candidate] = []
         for row in replication where row.state == "streaming" {
             guard let m = members[row.applicationName], m.name != me, m.role == .replica, m.state == .running,
                   !m.tags.noSync, m.tags.syncPriority > 0 else { continue }
             let lag = row.flushLSN.map { wal.bytes(after: $0) } ?? UInt64.max
-            let c = Candidate(name: m.name, priority: m.tags.syncPriority, current: currentSet.contains(m.name), lag: lag)
+            let c = Candidate(name: m.name, priority: m.tags.syncPriority, promotable: m.tags.mayBePromoted,
+                              current: currentSet.contains(m.name), lag: lag)
             if config.maximumLagOnSyncnode >= 0 && lag > UInt64(config.maximumLagOnSyncnode) { lagging.append(c) } else { healthy.append(c) }
         }
         let order: (Candidate, Candidate) -> Bool = { a, b in
             if a.priority != b.priority { return a.priority > b.priority }
+            // A claim that names only members that may not be promoted allows no failover.
+            if a.promotable != b.promotable { return a.promotable }
             if a.current != b.current { return a.current }
             if a.lag != b.lag { return a.lag < b.lag }
             return a.name < b.name
@@ -113,7 +119,7 @@ public struct SyncPlanner: Hashable, Sendable {
             var mid = SyncState(leader: me, members: Array(Set(claim.members).union(target.members)),
                                 quorum: min(claim.quorum, target.quorum))
             if plantedBug == .claimBeforeNames { mid = SyncState(leader: me, members: target.members, quorum: target.quorum) }
-            if mid != claim { return .writeState(mid, reason: "before synchronous_standby_names changes to '\(target.names)'") }
+            if mid != claim && plantedBug != .namesBeforeClaim { return .writeState(mid, reason: "before synchronous_standby_names changes to '\(target.names)'") }
             return .setNames(target.names, reason: target.members.isEmpty
                 ? (target.names.isEmpty ? "no synchronous standby is available; commits are acknowledged asynchronously"
                                         : "no synchronous standby is available; synchronous_mode_strict holds commits until one is")

@@ -1,13 +1,17 @@
 /// A binary min-heap of items ordered by `(at, seq)`: the simulator's agenda. `seq` breaks
 /// ties in insertion order so runs are deterministic.
-struct EventQueue<Item> {
+package struct EventQueue<Item> {
     private var heap: [(at: Int, seq: Int, item: Item)] = []
     private var nextSeq = 0
 
-    var count: Int { heap.count }
-    var isEmpty: Bool { heap.isEmpty }
+    package init() {}
 
-    mutating func push(_ item: Item, at: Int) {
+    package var count: Int { heap.count }
+    package var isEmpty: Bool { heap.isEmpty }
+    /// When the earliest item is due (nil: none).
+    package var nextAt: Int? { heap.first?.at }
+
+    package mutating func push(_ item: Item, at: Int) {
         heap.append((at, nextSeq, item))
         nextSeq += 1
         var i = heap.count - 1
@@ -23,7 +27,7 @@ struct EventQueue<Item> {
     }
 
     /// Removes and returns the earliest item due at or before `now`.
-    mutating func popDue(_ now: Int) -> Item? {
+    package mutating func popDue(_ now: Int) -> Item? {
         guard let first = heap.first, first.at <= now else { return nil }
         heap.swapAt(0, heap.count - 1)
         let out = heap.removeLast()
@@ -41,12 +45,12 @@ struct EventQueue<Item> {
         return out.item
     }
 
-    mutating func removeAll() { heap.removeAll() }
+    package mutating func removeAll() { heap.removeAll() }
 
     /// Removes every item for which `shouldRemove` is true; returns how many. Keeps the
     /// order of the rest (ties still break by insertion).
     @discardableResult
-    mutating func removeAll(where shouldRemove: (Item) -> Bool) -> Int {
+    package mutating func removeAll(where shouldRemove: (Item) -> Bool) -> Int {
         let before = heap.count
         let kept = heap.filter { !shouldRemove($0.item) }.sorted { ($0.at, $0.seq) < ($1.at, $1.seq) }
         heap = kept  // a sorted array is a valid min-heap

@@ -39,8 +39,21 @@ struct SimCommand: ParsableCommand {
     @Flag(help: "Skip the linearizability check.") var noLinearizability = false
     @Flag(help: "Print a line for every seed and the trace of a failure.") var verbose = false
     @Flag(help: "Print every traced event as it happens.") var trace = false
+    @Flag(help: "Simulate whole HA clusters (Raft, the store, the HA decision and a Postgres model) instead of Raft alone.")
+    var ha = false
+    @Option(help: "--ha: synchronous_mode, off, on or quorum.") var mode: String = "on"
+    @Option(help: "--ha: simulated milliseconds with faults.") var faultMs: Int = 20_000
+    @Option(help: "--ha: fault-free milliseconds within which the cluster must be healthy again.") var healMs: Int = 30_000
+    @Option(help: "--ha: each host's clock runs at a rate within 1 ± this.") var drift: Double = 0.02
+    @Option(help: "--ha: faults per simulated second.") var faultRate: Double = 0.6
+    @Flag(help: "--ha: no random faults; crash the primary's host once healthy and report the write unavailability.")
+    var failoverProbe = false
 
     func validate() throws {
+        if ha {
+            try validateHA()
+            return
+        }
         guard FaultProfile.named(profile) != nil else {
             throw ValidationError("unknown --profile '\(profile)': use none, standard or harsh")
         }
@@ -67,6 +80,10 @@ struct SimCommand: ParsableCommand {
     }
 
     func run() throws {
+        if ha {
+            try runHA()
+            return
+        }
         if huntPlantedBugs {
             try hunt()
             return

@@ -237,30 +237,11 @@ public actor Agent {
 
     /// The member status that `local` implies.
     func memberStatus(from local: LocalPostgres) -> MemberStatus {
-        let role: MemberRole
-        switch local.dataDirectory {
-        case .empty, .unusable: role = .uninitialized
-        case .initialized(let c):
-            if let r = local.running { role = r.inRecovery ? .replica : .primary } else { role = c.lastRanAsPrimary ? .primary : .replica }
-        }
-        var state: PostgresRunState
-        switch local.process {
-        case .running: state = local.running == nil ? .starting : .running
-        case .starting: state = .starting
-        case .stopped: state = .stopped
-        case .crashed: state = .crashed
-        }
-        if let activity { state = activity }
         let r = local.running
         var status = MemberStatus(
-            name: config.name, raftID: config.store.node.rawValue, role: role, state: state,
-            host: config.postgres.connectHost, port: config.postgres.connectPort,
-            systemIdentifier: local.dataDirectory.systemIdentifier,
-            timeline: r?.timeline ?? { if case .initialized(let c) = local.dataDirectory { return c.timeline }; return nil }(),
-            walPosition: r?.walPosition, receivedLSN: r?.receivedLSN, replayedLSN: r?.replayedLSN,
-            streaming: r?.streaming ?? false, following: r?.following, tags: config.tags, replication: r?.replication ?? [],
-            serverVersion: r?.serverVersion, reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
-            apiURL: config.rest.connectURL)
+            observing: local, name: config.name, raftID: config.store.node.rawValue, host: config.postgres.connectHost,
+            port: config.postgres.connectPort, tags: config.tags, activity: activity,
+            reportedAtUnixMs: UInt64(Date().timeIntervalSince1970 * 1000), apiURL: config.rest.connectURL)
         if let r, !r.pendingRestart.isEmpty {
             let runtime = postgres.runtimeConfiguration
             let wanted = runtime.dynamicParameters.merging(config.postgres.parameters) { $1 }
@@ -339,17 +320,6 @@ public struct AgentCounters: Sendable, Hashable {
     public var transfers = 0
     public var failovers = 0
     public var switchovers = 0
-}
-
-extension MemberStatus {
-    /// Same role, state, timeline, upstream and streaming (LSNs aside).
-    func sameShape(as o: MemberStatus) -> Bool {
-        role == o.role && state == o.state && timeline == o.timeline && following == o.following && streaming == o.streaming
-            && systemIdentifier == o.systemIdentifier && replication.map(\.applicationName) == o.replication.map(\.applicationName)
-            && replication.map(\.syncState) == o.replication.map(\.syncState) && pendingRestart == o.pendingRestart
-            && waitingFor == o.waitingFor && syncWarning == o.syncWarning && synchronousStandbyNames == o.synchronousStandbyNames
-            && scheduledRestartAtMs == o.scheduledRestartAtMs && promotionRefused == o.promotionRefused
-    }
 }
 
 extension HAAction {

@@ -1,6 +1,6 @@
 import Testing
 import RaftCore
-@testable import PGNode
+@testable import ClusterStore
 
 @Suite struct KeyValueStoreTests {
     func put(_ k: String, _ v: String, expected: UInt64? = nil, id: UInt64 = 1) -> StoreCommand {

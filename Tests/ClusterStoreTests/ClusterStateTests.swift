@@ -1,7 +1,7 @@
 import Foundation
 import HACore
 import Testing
-@testable import PGNode
+@testable import ClusterStore
 
 /// Store items as `list(prefix: "")` returns them, for `ClusterState.view(from:)`.
 func storeItems(_ pairs: [(String, [UInt8])]) -> [(key: String, value: VersionedValue)] {

@@ -1,7 +1,7 @@
 import Foundation
 import HACore
 import Testing
-@testable import PGNode
+@testable import ClusterStore
 
 @Suite struct MemberStatusCodingTests {
     static let replica = MemberStatus(

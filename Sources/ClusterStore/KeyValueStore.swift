@@ -7,6 +7,13 @@ public struct VersionedValue: Hashable, Sendable {
     public var createRevision: UInt64
     public var modRevision: UInt64
     public var version: UInt64
+
+    public init(value: [UInt8], createRevision: UInt64, modRevision: UInt64, version: UInt64) {
+        self.value = value
+        self.createRevision = createRevision
+        self.modRevision = modRevision
+        self.version = version
+    }
 }
 
 /// The outcome of applying a `StoreCommand`.

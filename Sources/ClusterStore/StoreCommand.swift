@@ -62,18 +62,18 @@ public struct StoreCommand: Hashable, Sendable {
 
     static let formatVersion: UInt8 = 1
 
-    static func writeExpected(_ e: UInt64?, _ w: inout WireWriter) {
+    package static func writeExpected(_ e: UInt64?, _ w: inout WireWriter) {
         w.writeBool(e != nil)
         w.writeVarint(e ?? 0)
     }
 
-    static func readExpected(_ r: inout WireReader) throws(WireError) -> UInt64? {
+    package static func readExpected(_ r: inout WireReader) throws(WireError) -> UInt64? {
         let has = try r.readBool()
         let v = try r.readVarint()
         return has ? v : nil
     }
 
-    static func readKey(_ r: inout WireReader) throws(WireError) -> String {
+    package static func readKey(_ r: inout WireReader) throws(WireError) -> String {
         let bytes = try r.readBytes("key")
         guard let key = String(validating: bytes, as: UTF8.self) else { throw .invalid("key is not UTF-8") }
         return key
