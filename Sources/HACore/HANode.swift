@@ -493,8 +493,10 @@ public struct HANode: Hashable, Sendable {
     /// Whether a standby on `r.timeline` holds WAL beyond the fork point of the next timeline
     /// in the history (so it cannot follow the newer timeline without a rewind).
     private func diverged(_ r: RunningPostgres, _ cluster: ClusterView) -> Bool {
+        // The first promotion after its timeline (a promotion whose history row was never
+        // written — its primary died first — leaves a gap; the next row still bounds the fork).
         guard let latest = cluster.latestTimeline, r.timeline < latest,
-              let fork = cluster.history.first(where: { $0.timeline == r.timeline + 1 })?.lsn else { return false }
+              let fork = cluster.history.first(where: { $0.timeline > r.timeline })?.lsn else { return false }
         let reached = max(r.receivedLSN ?? .zero, r.replayedLSN ?? .zero)
         return reached > fork
     }

@@ -193,6 +193,21 @@ import Testing
                 == [Campaign.notStandby, .wait(reason: "a former primary waits for the new primary before rewinding")])
     }
 
+    @Test func formerPrimaryWithTheNewestDataStartsInRecoveryWhenNoPrimaryRuns() {
+        // Found by the HA simulator (seed 5, on mode): the old primary held the only copy of
+        // its commits, the leader could promote nobody, and the old primary waited for a new
+        // primary forever. After leaderlessStartDelayMs it starts as a standby, so it can be
+        // promoted again.
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("a"), Fx.member("c")))
+        let waiting = [HAAction.wait(reason: "a former primary waits for the new primary before rewinding")]
+        #expect(node.decide(Fx.follower(cluster: cluster, local: Fx.stoppedFormerPrimary())).withoutCampaign == waiting)
+        #expect(node.decide(Fx.follower(now: Fx.now + HANode.leaderlessStartDelayMs - 1, cluster: cluster,
+                                        local: Fx.stoppedFormerPrimary())).withoutCampaign == waiting)
+        #expect(node.decide(Fx.follower(now: Fx.now + HANode.leaderlessStartDelayMs, cluster: cluster,
+                                        local: Fx.stoppedFormerPrimary())).withoutCampaign == [.startReplica(following: nil)])
+    }
+
     @Test func failedRewindLeadsToRebuild() {
         var node = HANode()
         #expect(node.decide(Fx.follower(local: Fx.stoppedFormerPrimary())).withoutCampaign == [.rewind(from: "a")])

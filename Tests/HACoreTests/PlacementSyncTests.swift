@@ -30,6 +30,18 @@ import Testing
         #expect(empty.excluded["b"]?.contains("had no synchronous standby") == true)
     }
 
+    @Test func theClaimsOwnLeaderQualifies() {
+        // Found by the HA simulator (seed 1, on mode): a primary that lost its standbys (empty
+        // claim), then its lease, restarted as a standby and could never be promoted again,
+        // although it holds every commit it acknowledged.
+        let empty = Self.cluster(.on, sync: SyncState(leader: "a", members: [], quorum: 0))
+        let p = Placement(statuses: [Fx.member("a", lsn: 1_000), Fx.member("b", lsn: 2_000)], cluster: empty)
+        #expect(p.ranked.map(\.name) == ["a"])
+        #expect(p.excluded["b"]?.contains("nobody else is sure to hold") == true)
+        let claim = Self.cluster(.quorum, sync: SyncState(leader: "a", members: ["b", "c"], quorum: 1))
+        #expect(Placement(statuses: [Fx.member("a", lsn: 1_000)], cluster: claim).best?.name == "a")
+    }
+
     @Test func quorumNeedsNMinusQPlusOneAnswersAndTheHighestPosition() {
         // ANY 1 of b, c: every acknowledged commit is on b or c, so both must answer.
         let sync = SyncState(leader: "a", members: ["b", "c"], quorum: 1)

@@ -163,6 +163,18 @@ import Testing
         #expect(q.names == "ANY 1 (\"c\", \"d\")")
     }
 
+    @Test func aNoFailoverStandbyIsChosenOnlyWhenNoPromotableOneStreams() {
+        // Found by the HA simulator (seed 5, on mode): a claim naming only a nofailover member
+        // allows no failover at all.
+        let members = Fx.members(Fx.primary("a"), Fx.member("b", tags: Tags(noFailover: true)), Fx.member("c"))
+        let both = [Self.row("b", flush: 1), Self.row("c", flush: 1)]
+        #expect(SyncPlanner.target(config: Self.config(.on), me: "a", wal: LSN(1), replication: both, members: members, current: nil).members == ["c"])
+        let current = SyncState(leader: "a", members: ["b"], quorum: 1)
+        #expect(SyncPlanner.target(config: Self.config(.on), me: "a", wal: LSN(1), replication: both, members: members, current: current).members == ["c"])
+        #expect(SyncPlanner.target(config: Self.config(.on), me: "a", wal: LSN(1), replication: [Self.row("b", flush: 1)],
+                                   members: members, current: nil).members == ["b"])
+    }
+
     @Test func offDeletesTheKeyBeforeClearingTheSetting() {
         var p = SyncPlanner()
         var names = "FIRST 1 (\"b\")"
