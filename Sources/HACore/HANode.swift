@@ -492,7 +492,10 @@ public struct HANode: Hashable, Sendable {
 
     /// Whether a standby on `r.timeline` holds WAL beyond the fork point of the next timeline
     /// in the history (so it cannot follow the newer timeline without a rewind).
-    private func diverged(_ r: RunningPostgres, _ cluster: ClusterView) -> Bool {
+    private func diverged(_ r: RunningPostgres, _ cluster: ClusterView, upstream: MemberStatus) -> Bool {
+        // A standby on a newer timeline than the primary's cannot follow it: a member on an
+        // older timeline was promoted and reused a timeline number (found by the HA simulator).
+        if upstream.role == .primary, let tl = upstream.timeline, r.timeline > tl { return true }
         // The first promotion after its timeline (a promotion whose history row was never
         // written — its primary died first — leaves a gap; the next row still bounds the fork).
         guard let latest = cluster.latestTimeline, r.timeline < latest,
@@ -560,7 +563,7 @@ public struct HANode: Hashable, Sendable {
                 if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
                 return [.startReplica(following: desiredUpstream(input, leader: leader))]
             }
-            if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster),
+            if let r = local.running, local.isRunningReplica, !r.streaming, diverged(r, input.cluster, upstream: upstream),
                let since = notStreamingSince, input.now.milliseconds(since: since) >= Self.divergenceGraceMs {
                 // Its WAL runs past the point where the next timeline forked: it cannot stream
                 // from the new primary until it is rewound.

@@ -48,6 +48,8 @@ struct SimCommand: ParsableCommand {
     @Option(help: "--ha: faults per simulated second.") var faultRate: Double = 0.6
     @Flag(help: "--ha: no random faults; crash the primary's host once healthy and report the write unavailability.")
     var failoverProbe = false
+    @Flag(help: "--ha: report Progress (liveness) violations but exit 0 if no safety property failed (open findings).")
+    var reportProgressOnly = false
 
     func validate() throws {
         if ha {
