@@ -63,8 +63,7 @@ extension HASimulation {
         }
         // A Postgres that is not a running primary renders the blocking value in synchronous modes.
         if !local.isRunningPrimary {
-            hosts[h].pg.synchronousStandbyNames = config.synchronousMode == .off || view.config.synchronousMode == .off
-                ? "" : SynchronousStandbyNames.none
+            hosts[h].pg.synchronousStandbyNames = view.config.synchronousMode == .off ? "" : SynchronousStandbyNames.none
         }
         let actions = hosts[h].ha.decide(input)
         hosts[h].plan = Plan(actions: actions, index: 0, input: input)
@@ -122,11 +121,6 @@ extension HASimulation {
     mutating func storeStepDone(_ h: Int, _ id: UInt64, ok: Bool) {
         guard hosts[h].plan?.waiting == .store(id) else { return }
         resumePlan(h, ok: ok)
-    }
-
-    mutating func planTimerFired(_ h: Int) {
-        guard hosts[h].plan?.waiting == .timer else { return }
-        resumePlan(h, ok: true)
     }
 
     enum StepResult { case next, stop, wait(Plan.Wait) }
@@ -237,7 +231,7 @@ extension HASimulation {
             if plan.phase == 0 {
                 roundSerial += 1
                 let id = roundSerial
-                hosts[h].gathering = (id, term, [hostName(h): observedStatus(h)], 0)
+                hosts[h].gathering = (id, term, [hostName(h): observedStatus(h)])
                 for o in hosts.indices where o != h { send(h, o, .agent, .statusRequest(round: id)) }
                 queue.push(.roundDeadline(h, epoch: hosts[h].agentEpoch, round: id), at: time + hosts[h].globalDelay(Double(Self.statusRoundMs)))
                 return .wait(.statusRound(id))
@@ -276,7 +270,7 @@ extension HASimulation {
                     return appendHistory(h, &plan, reason: reason)
                 }
                 let p = PrimaryPosition(lsn: LSN(hosts[h].pg.lastEnd), timeline: hosts[h].pg.timeline, member: hostName(h))
-                _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status(lsn: p.lsn.rawValue))
+                _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status)
                 hosts[h].wakePending = true
                 return .next
             default:
@@ -312,13 +306,9 @@ extension HASimulation {
                     return .stop
                 }
                 stats.rewinds += 1
-                hosts[h].ha.record(.repaired)
-                hosts[h].startedAsPrimary = false
-                hosts[h].pg.upstream = index(of: source)
-                return .wait(.postgres(operation: startOperation(h, .start(asPrimary: false), random.int(in: 200...1500))))
+                return startRepairedStandby(h, following: source)
             default:
-                if plan.lastOK { hosts[h].wakePending = true }
-                return plan.lastOK ? .next : .stop
+                return repairedStandbyStarted(h, plan)
             }
 
         case .rebuild(let source):
@@ -340,13 +330,9 @@ extension HASimulation {
                     return .stop
                 }
                 stats.rebuilds += 1
-                hosts[h].ha.record(.repaired)
-                hosts[h].startedAsPrimary = false
-                hosts[h].pg.upstream = index(of: source)
-                return .wait(.postgres(operation: startOperation(h, .start(asPrimary: false), random.int(in: 200...1500))))
+                return startRepairedStandby(h, following: source)
             default:
-                if plan.lastOK { hosts[h].wakePending = true }
-                return plan.lastOK ? .next : .stop
+                return repairedStandbyStarted(h, plan)
             }
 
         case .transferLeadership(let member, let raftID, _):
@@ -382,6 +368,21 @@ extension HASimulation {
             hosts[h].wakePending = true
             return .stop
         }
+    }
+
+    /// After a rewind or a base backup: the failures are forgotten and Postgres starts as a
+    /// standby of `source`.
+    mutating func startRepairedStandby(_ h: Int, following source: String) -> StepResult {
+        hosts[h].ha.record(.repaired)
+        hosts[h].startedAsPrimary = false
+        hosts[h].pg.upstream = index(of: source)
+        let length = random.int(in: 200...1500)
+        return .wait(.postgres(operation: startOperation(h, .start(asPrimary: false), length)))
+    }
+
+    mutating func repairedStandbyStarted(_ h: Int, _ plan: Plan) -> StepResult {
+        if plan.lastOK { hosts[h].wakePending = true }
+        return plan.lastOK ? .next : .stop
     }
 
     /// `Agent.appendHistory`: compare-and-set on this host's copy of `history`.
@@ -427,7 +428,7 @@ extension HASimulation {
         _ = storeWrite(h, .put(key: ClusterKey.member(hostName(h)).path, value: ClusterState.encode(status), expectedRevision: nil), .report(status))
         if hosts[h].raft!.currentRole == .leader, hosts[h].pg.isRunningPrimary {
             let p = PrimaryPosition(lsn: LSN(hosts[h].pg.lastEnd), timeline: hosts[h].pg.timeline, member: hostName(h))
-            _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status(lsn: p.lsn.rawValue))
+            _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status)
         }
     }
 

@@ -30,7 +30,6 @@ extension HASimulation {
         if now != writer {
             if let w = now { note("\(hostName(w)) accepts writes") }
             writer = now
-            writerSince = time
         }
     }
 

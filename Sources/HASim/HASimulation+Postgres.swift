@@ -98,7 +98,7 @@ extension HASimulation {
         hosts[h].pg.senders = [:]
         for w in hosts[h].pg.waitingCommits { send(h, HANetwork.clientSide, .client, .commitReply(client: w.client, operation: w.op, ok: false)) }
         hosts[h].pg.waitingCommits = []
-        if hosts[h].pg.inRecovery == false { hosts[h].pg.inRecovery = true }
+        hosts[h].pg.inRecovery = true
     }
 
     /// The WAL receiver closes its connection (a clean close reaches the upstream at once if the
@@ -130,7 +130,7 @@ extension HASimulation {
         if hosts[h].pg.stream == nil {
             guard time >= pg.receiverRetryAt else { return }
             hosts[h].pg.receiverRetryAt = time + Self.receiverRetryMs
-            guard reachable(h, up, .wal), u.pg.process == .running, !u.pg.promoting || true,
+            guard reachable(h, up, .wal), u.pg.process == .running,
                   u.pg.systemIdentifier == pg.systemIdentifier else { return }
             let n = pg.wal.count
             guard n == 0 || u.pg.holds(pg.wal[n - 1], at: n - 1) else { return }  // diverged or the upstream is behind

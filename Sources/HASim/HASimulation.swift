@@ -56,7 +56,6 @@ public struct HASimulation {
     var ackOrder: [UInt64] = []
     /// The host that accepts writes now, if any (check 1 keeps it to one).
     var writer: Int?
-    var writerSince = 0
     /// The newest `sync` value any host applied, by Raft index (the committed claim).
     var committedSync: (index: UInt64, value: SyncState?) = (0, nil)
     /// The newest `status` value (the primary's recorded position), by Raft index.
@@ -142,7 +141,6 @@ public struct HASimulation {
         case guardCheck(Int, generation: Int)
         case walTick(Int)
         case postgresDone(Int, epoch: Int, operation: Int)
-        case planTimer(Int, epoch: Int)
         case roundDeadline(Int, epoch: Int, round: Int)
         case storeTimeout(Int, epoch: Int, request: UInt64)
         case deliver(Envelope)
@@ -185,9 +183,6 @@ public struct HASimulation {
             guard hosts[h].hostUp, hosts[h].pg.epoch == epoch, hosts[h].pg.operation?.id == op else { return }
             if let until = hosts[h].pausedUntil, time < until { queue.push(event, at: until); return }
             finishPostgresOperation(h)
-        case .planTimer(let h, let epoch):
-            guard agentEvent(h, epoch, event) else { return }
-            planTimerFired(h)
         case .roundDeadline(let h, let epoch, let round):
             guard agentEvent(h, epoch, event) else { return }
             finishRound(h, round)

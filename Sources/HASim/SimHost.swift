@@ -62,7 +62,7 @@ struct SimHost {
     /// Proposals this host (as leader) made for other hosts: request id → requester.
     var proposedFor: [UInt64: Int] = [:]
     /// A status round being gathered.
-    var gathering: (id: Int, term: UInt64, statuses: [String: MemberStatus], deadline: Int)?
+    var gathering: (id: Int, term: UInt64, statuses: [String: MemberStatus])?
     /// The decision being carried out.
     var plan: Plan?
     /// Quick lease re-checks made in a term (as the agent does for a new leader).
@@ -122,7 +122,7 @@ struct SimHost {
 enum StoreWaiter: Hashable {
     /// The periodic member report (and the primary's position with it).
     case report(MemberStatus)
-    case status(lsn: UInt64)
+    case status
     /// A write the decision waits for.
     case blocking
 }
@@ -144,6 +144,5 @@ struct Plan {
         case postgres(operation: Int)
         case store(UInt64)
         case statusRound(Int)
-        case timer
     }
 }

@@ -61,34 +61,10 @@ extension SimCommand {
     }
 
     func huntHA() throws {
-        print("planted HA bug               first failing seed   property violated")
-        var missed: [String] = []
-        var cleanFailures: [String] = []
-        for name in bugs.isEmpty ? HASimOptions.plantedBugCatalog : bugs {
-            var found: (UInt64, String)?
-            for i in 0..<seeds {
-                let s = firstSeed + UInt64(i)
-                let result = HASimulation.run(haOptions(seed: s, bugs: [name]))
-                if let v = result.violation {
-                    found = (s, v.property)
-                    if verbose { print(result.report) }
-                    break
-                }
-            }
-            let pad = name.padding(toLength: 28)
-            if let (s, p) = found {
-                print("\(pad) \(String(s).padding(toLength: 20)) \(p)")
-                let clean = HASimulation.run(haOptions(seed: s, bugs: []))
-                if !clean.passed {
-                    print("  but seed \(s) fails without the bug too:\n\(clean.report)")
-                    cleanFailures.append(name)
-                }
-            } else {
-                print("\(pad) none in \(seeds) seeds (\(mode), \(nodes) nodes)")
-                missed.append(name)
-            }
+        try huntPlantedBugs(title: "planted HA bug", catalog: HASimOptions.plantedBugCatalog, within: " (\(mode), \(nodes) nodes)") { seed, bugs in
+            let r = HASimulation.run(haOptions(seed: seed, bugs: bugs))
+            return (r.violation?.property, r.report)
         }
-        if !missed.isEmpty || !cleanFailures.isEmpty { throw ExitCode(1) }
     }
 
     private func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }

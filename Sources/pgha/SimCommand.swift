@@ -122,16 +122,27 @@ struct SimCommand: ParsableCommand {
     }
 
     func hunt() throws {
-        print("planted bug                  first failing seed   property violated")
+        try huntPlantedBugs(title: "planted bug", catalog: SimulationOptions.plantedBugCatalog, within: "") { seed, bugs in
+            let r = Simulation.run(options(seed: seed, bugs: bugs))
+            return (r.violation?.property, r.report)
+        }
+    }
+
+    /// For each planted bug (or each `--bug` given), the first of `--seeds` seeds that fails
+    /// with it; a catch counts only if the same seed passes without the bug (otherwise the
+    /// seed shows a defect of its own, in the code or the harness). Fails if a bug is missed.
+    func huntPlantedBugs(title: String, catalog: [String], within: String,
+                         run: (UInt64, [String]) -> (violated: String?, report: String)) throws {
+        print("\(title.padding(toLength: 28)) first failing seed   property violated")
         var missed: [String] = []
         var cleanFailures: [String] = []
-        for name in bugs.isEmpty ? SimulationOptions.plantedBugCatalog : bugs {
+        for name in bugs.isEmpty ? catalog : bugs {
             var found: (UInt64, String)?
             for i in 0..<seeds {
                 let s = firstSeed + UInt64(i)
-                let result = Simulation.run(options(seed: s, bugs: [name]))
-                if let v = result.violation {
-                    found = (s, v.property)
+                let result = run(s, [name])
+                if let v = result.violated {
+                    found = (s, v)
                     if verbose { print(result.report) }
                     break
                 }
@@ -139,15 +150,13 @@ struct SimCommand: ParsableCommand {
             let pad = name.padding(toLength: 28)
             if let (s, p) = found {
                 print("\(pad) \(String(s).padding(toLength: 20)) \(p)")
-                // A catch counts only if the unmodified core passes the same seed; otherwise
-                // the seed shows a defect of its own (in the core or the harness).
-                let clean = Simulation.run(options(seed: s, bugs: []))
-                if !clean.passed {
+                let clean = run(s, [])
+                if clean.violated != nil {
                     print("  but seed \(s) fails without the bug too:\n\(clean.report)")
                     cleanFailures.append(name)
                 }
             } else {
-                print("\(pad) none in \(seeds) seeds")
+                print("\(pad) none in \(seeds) seeds\(within)")
                 missed.append(name)
             }
         }
