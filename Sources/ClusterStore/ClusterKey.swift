@@ -17,6 +17,9 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
     case failover
     /// The last known primary LSN.
     case status
+    /// The highest Postgres timeline a promotion has reserved (`TimelineReservation`): every
+    /// promotion takes a number above it, so no two primaries ever share a timeline.
+    case timeline
     /// Written by the Raft leader once Raft node `id` has acknowledged the log: from then
     /// on that node holds promises (its vote, acknowledged entries), and an empty data
     /// directory under its id means it lost them.
@@ -38,6 +41,7 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
         case .history: return "history"
         case .failover: return "failover"
         case .status: return "status"
+        case .timeline: return "timeline"
         case .raftMember(let id): return Self.raftMembersPrefix + "\(id.rawValue)"
         }
     }
@@ -51,6 +55,7 @@ public enum ClusterKey: Hashable, Sendable, CustomStringConvertible {
         case "history": self = .history
         case "failover": self = .failover
         case "status": self = .status
+        case "timeline": self = .timeline
         default:
             if path.hasPrefix(Self.raftMembersPrefix), let raw = UInt64(path.dropFirst(Self.raftMembersPrefix.count)), raw > 0 {
                 self = .raftMember(NodeID(raw))

@@ -46,7 +46,7 @@ public enum ClusterState {
                     decoded[key] = (v.modRevision, value)
                 }
                 switch (k, value) {
-                case (.raftMember, _): break
+                case (.raftMember, _), (.timeline, _): break
                 case (_, nil): problems.append("\(key): \(Self.expected(k))")
                 case (_, .initialize(let id)): view.systemIdentifier = id
                 case (.member(let name), .member(let m)):
@@ -76,7 +76,7 @@ public enum ClusterState {
             case .config: return (try? decoder.decode(DynamicConfig.self, from: data)).map(Decoded.config)
             case .failover: return (try? decoder.decode(FailoverRequest.self, from: data)).map(Decoded.failover)
             case .sync: return (try? decoder.decode(SyncState.self, from: data)).map(Decoded.sync)
-            case .raftMember: return nil
+            case .raftMember, .timeline: return nil
             }
         }
 
@@ -90,6 +90,7 @@ public enum ClusterState {
             case .failover: return "not a failover request"
             case .sync: return "not a sync state"
             case .raftMember: return "not a raft member"
+            case .timeline: return "not a timeline reservation"
             }
         }
     }
@@ -116,5 +117,27 @@ public struct PrimaryPosition: Codable, Hashable, Sendable {
         self.lsn = lsn
         self.timeline = timeline
         self.member = member
+    }
+}
+
+/// The `timeline` key: the highest timeline number a promotion reserved, and by whom.
+///
+/// Postgres numbers a new timeline one above the newest timeline history file it finds, so a
+/// standby that never saw a promotion would reuse that promotion's number; two different
+/// histories under one number look compatible to a standby and to `pg_rewind` and are not
+/// (found by the HA simulator). A promotion therefore first reserves a number above every
+/// number reserved or in `history`, with compare-and-set, then makes Postgres skip to it.
+public struct TimelineReservation: Codable, Hashable, Sendable {
+    public var timeline: UInt32
+    public var member: String
+    public init(timeline: UInt32, member: String) {
+        self.timeline = timeline
+        self.member = member
+    }
+
+    /// The number the next promotion takes: above `reserved`, the newest `history` row and the
+    /// candidate's own timeline.
+    public static func next(after reserved: TimelineReservation?, history: [HistoryRow], own: UInt32) -> UInt32 {
+        max(reserved?.timeline ?? 0, history.last?.timeline ?? 0, own) + 1
     }
 }

@@ -51,6 +51,11 @@ public enum HAAction: Hashable, Sendable {
     case setSynchronousStandbyNames(String, reason: String)
     /// On the primary: write the store's `sync` key (nil: delete it).
     case writeSync(SyncState?, reason: String)
+    /// On the primary: append the row of the promotion that started its `timeline` to
+    /// `history` (with the switch point from Postgres's timeline history file), unless a row for
+    /// it exists. The promotion appends it itself; this repairs a row it could not write, without
+    /// which a diverged standby is not recognised.
+    case recordPromotion(timeline: UInt32)
     /// Refuse to run Postgres on this data directory; `reason` says why and what to do.
     case refuse(reason: String)
     /// Nothing to change now; `reason` says what the node waits for (logged when it changes).
@@ -94,6 +99,7 @@ extension HAAction {
         case .syncSlots: return "syncSlots"
         case .setSynchronousStandbyNames: return "setSynchronousStandbyNames"
         case .writeSync: return "writeSync"
+        case .recordPromotion: return "recordPromotion"
         case .refuse: return "refuse"
         case .wait: return "wait"
         }

@@ -50,6 +50,8 @@ public struct HANode: Hashable, Sendable {
     private var slotsSyncedFor: Set<String>?
     /// When the slots were last synced (an unwanted slot still in use is dropped on a later try).
     private var slotsSyncedAt: Instant?
+    /// When the primary last asked for its promotion's `history` row to be recorded.
+    private var historyRecordedAt: Instant?
     /// The last failure of each kind of action.
     private var failures: [FailureKind: Instant] = [:]
     private var rewindFailed = false
@@ -378,6 +380,11 @@ public struct HANode: Hashable, Sendable {
                 case .setNames(let names, let reason): actions.append(.setSynchronousStandbyNames(names, reason: reason))
                 case .writeState(let state, let reason): actions.append(.writeSync(state, reason: reason))
                 }
+            }
+            if let r = local.running, r.timeline > max(1, input.cluster.latestTimeline ?? 0),
+               historyRecordedAt.map({ input.now.milliseconds(since: $0) >= Self.retryAfterMs }) ?? true {
+                historyRecordedAt = input.now
+                actions.append(.recordPromotion(timeline: r.timeline))
             }
             return actions
         }

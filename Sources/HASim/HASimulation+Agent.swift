@@ -211,6 +211,7 @@ extension HASimulation {
                 disarmFence(h)
                 hosts[h].startedAsPrimary = false
                 hosts[h].pg.upstream = following.flatMap { index(of: $0) }
+                note("\(hostName(h)) starts Postgres as a standby of \(following ?? "nobody yet")")
                 return .wait(.postgres(operation: startOperation(h, .start(asPrimary: false), random.int(in: 200...1500))))
             default:
                 guard plan.lastOK else {
@@ -242,6 +243,14 @@ extension HASimulation {
         case .promote(let reason, _):
             switch plan.phase {
             case 0:
+                plan.attempts = 0
+                return reserveTimeline(h, &plan)
+            case 1:
+                if !plan.lastOK {
+                    guard plan.attempts < 5 else { return .stop }
+                    plan.phase = 0
+                    return reserveTimeline(h, &plan)
+                }
                 guard bugs.contains(.promoteWithoutLease) || armFence(h, pidKnown: true) else { return .stop }
                 checkPromotion(h, reason: reason, plan.input)
                 var length = random.int(in: 100...600)
@@ -253,7 +262,7 @@ extension HASimulation {
                 hosts[h].pg.promoting = true
                 disconnectReceiver(h, clean: true)
                 return .wait(.postgres(operation: startOperation(h, .promote, length)))
-            case 1:
+            case 2:
                 guard plan.lastOK else {
                     hosts[h].ha.record(.promoteFailed(at: hosts[h].instant(time), reason: "the promotion was interrupted"))
                     return .stop
@@ -263,16 +272,13 @@ extension HASimulation {
                 pgSerial += 1
                 _ = hosts[h].pg.append(.checkpoint(host: h, serial: pgSerial), bytes: 120, at: time)
                 plan.attempts = 0
-                return appendHistory(h, &plan, reason: reason)
-            case 2:
+                return appendHistory(h, &plan, reason: reason) ?? promoted(h)
+            case 3:
                 if !plan.lastOK && plan.attempts < 5 {
-                    plan.phase = 1
-                    return appendHistory(h, &plan, reason: reason)
+                    plan.phase = 2
+                    return appendHistory(h, &plan, reason: reason) ?? promoted(h)
                 }
-                let p = PrimaryPosition(lsn: LSN(hosts[h].pg.lastEnd), timeline: hosts[h].pg.timeline, member: hostName(h))
-                _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status)
-                hosts[h].wakePending = true
-                return .next
+                return promoted(h)
             default:
                 return .next
             }
@@ -358,6 +364,14 @@ extension HASimulation {
             hosts[h].pg.synchronousStandbyNames = names
             return .next
 
+        case .recordPromotion(let timeline):
+            guard hosts[h].pg.timeline == timeline else { return .next }
+            if plan.phase == 0 {
+                plan.attempts = 4  // one attempt: the next cycle asks again if it fails
+                return appendHistory(h, &plan, reason: "recorded by the primary") ?? .next
+            }
+            return .next
+
         case .writeSync(let state, _):
             if plan.phase == 0 {
                 note("\(hostName(h)) writes sync \(state.map { "\($0.members) q\($0.quorum)" } ?? "(delete)")")
@@ -385,12 +399,37 @@ extension HASimulation {
         return plan.lastOK ? .next : .stop
     }
 
-    /// `Agent.appendHistory`: compare-and-set on this host's copy of `history`.
-    mutating func appendHistory(_ h: Int, _ plan: inout Plan, reason: String) -> StepResult {
+    /// `Agent.reserveTimeline`: compare-and-set of the `timeline` key; the promotion starts the
+    /// reserved number (the placeholder history files make Postgres skip to it).
+    mutating func reserveTimeline(_ h: Int, _ plan: inout Plan) -> StepResult {
+        plan.attempts += 1
+        let current = hosts[h].store.get(ClusterKey.timeline.path)
+        let reserved = current.flatMap { ClusterState.decode(TimelineReservation.self, $0.value) }
+        let history = hosts[h].store.get(ClusterKey.history.path).flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
+        let next = TimelineReservation.next(after: reserved, history: history, own: hosts[h].pg.timeline)
+        hosts[h].pg.reservedTimeline = next
+        let value = ClusterState.encode(TimelineReservation(timeline: next, member: hostName(h)))
+        let id = storeWrite(h, .put(key: ClusterKey.timeline.path, value: value, expectedRevision: current?.modRevision ?? 0), .blocking)
+        return .wait(.store(id))
+    }
+
+    /// The promotion's last step: the `status` key, and another cycle at once.
+    mutating func promoted(_ h: Int) -> StepResult {
+        let p = PrimaryPosition(lsn: LSN(hosts[h].pg.lastEnd), timeline: hosts[h].pg.timeline, member: hostName(h))
+        _ = storeWrite(h, .put(key: ClusterKey.status.path, value: ClusterState.encode(p), expectedRevision: nil), .status)
+        hosts[h].wakePending = true
+        return .next
+    }
+
+    /// `Agent.appendHistory`: compare-and-set on this host's copy of `history`; nil when there
+    /// is nothing to append (a row for this timeline exists).
+    mutating func appendHistory(_ h: Int, _ plan: inout Plan, reason: String) -> StepResult? {
         plan.attempts += 1
         let current = hosts[h].store.get(ClusterKey.history.path)
         var rows = current.flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
-        rows.append(HistoryRow(timeline: hosts[h].pg.timeline, lsn: LSN(hosts[h].pg.lastEnd), atUnixMs: hosts[h].wallClock(time),
+        let timeline = hosts[h].pg.timeline
+        guard !rows.contains(where: { $0.timeline == timeline }), let fork = hosts[h].pg.switchPoint(of: timeline) else { return nil }
+        rows.append(HistoryRow(timeline: timeline, lsn: LSN(fork), atUnixMs: hosts[h].wallClock(time),
                                reason: reason, oldPrimary: plan.input.cluster.lastPrimary, newPrimary: hostName(h)))
         let id = storeWrite(h, .put(key: ClusterKey.history.path, value: ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0), .blocking)
         return .wait(.store(id))

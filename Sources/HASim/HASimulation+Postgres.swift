@@ -40,7 +40,8 @@ extension HASimulation {
             hosts[h].pg.upstream = nil
             hosts[h].pg.controlState = .inProduction
             pgSerial += 1
-            let next = hosts[h].pg.timeline + 1
+            let next = max(hosts[h].pg.timeline + 1, hosts[h].pg.reservedTimeline ?? 0)
+            hosts[h].pg.reservedTimeline = nil
             _ = hosts[h].pg.append(.timelineSwitch(host: h, serial: pgSerial), bytes: 40, at: time, timeline: next)
             note("\(hostName(h)) is primary on timeline \(next) at \(hosts[h].pg.lastEnd)")
         case .stop(let clean):
@@ -50,7 +51,10 @@ extension HASimulation {
                 _ = hosts[h].pg.append(.checkpoint(host: h, serial: pgSerial), bytes: 120, at: time)
                 hosts[h].pg.checkpointLocation = hosts[h].pg.lastEnd - 120
             }
-            hosts[h].pg.controlState = hosts[h].pg.inRecovery ? .shutDownInRecovery : .shutDown
+            // Stopping a stopped server changes nothing (its control file keeps a crash's state).
+            if hosts[h].pg.process != .stopped {
+                hosts[h].pg.controlState = hosts[h].pg.inRecovery ? .shutDownInRecovery : .shutDown
+            }
             stopProcess(h)
             hosts[h].pg.process = .stopped
         case .rewind(let src):

@@ -62,6 +62,9 @@ struct SimPostgres {
     /// Running in recovery (a standby), or promoting.
     var inRecovery = true
     var promoting = false
+    /// The timeline the next promotion starts (the agent reserved it and wrote the placeholder
+    /// history files below it); nil: one above the current.
+    var reservedTimeline: UInt32?
     /// `primary_conninfo`: the host this standby streams from.
     var upstream: Int?
     var stream: Stream?
@@ -98,6 +101,13 @@ struct SimPostgres {
             if wal[mid - 1] == other[mid - 1] { lo = mid } else { hi = mid - 1 }
         }
         return lo
+    }
+
+    /// Where `timeline` forked from its parent: the end of the last record before its first
+    /// (what the timeline history file says); nil if the WAL holds no switch to it.
+    func switchPoint(of timeline: UInt32) -> UInt64? {
+        guard let first = wal.firstIndex(where: { $0.timeline == timeline }), first > 0 else { return nil }
+        return wal[first - 1].end
     }
 
     mutating func append(_ kind: WALRecord.Kind, bytes: UInt64, at time: Int, timeline: UInt32? = nil) -> Int {

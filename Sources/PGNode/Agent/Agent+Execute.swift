@@ -72,7 +72,8 @@ extension Agent {
             return false
 
         case .promote(let reason, let oldPrimary):
-            return await promote(reason: reason, oldPrimary: oldPrimary, term: input.raft.term)
+            return await promote(reason: reason, oldPrimary: oldPrimary, term: input.raft.term,
+                                 ownTimeline: input.local.running?.timeline ?? 1)
 
         case .fence(let reason):
             let signalled = postgres.fenceNow()
@@ -159,6 +160,17 @@ extension Agent {
                 logger.error("could not set synchronous_standby_names", metadata: ["error": "\(error)"])
                 return false
             }
+
+        case .recordPromotion(let timeline):
+            guard let lsn = postgres.switchPoint(of: timeline) else {
+                logger.warning("cannot record the promotion in history: no readable timeline history file",
+                               metadata: ["postgres.timeline": "\(timeline)"])
+                return true
+            }
+            logger.notice("recording this primary's promotion in history", metadata: ["postgres.timeline": "\(timeline)", "postgres.lsn": "\(lsn)"])
+            await appendHistory(HistoryRow(timeline: timeline, lsn: lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+                                           reason: "recorded by the primary", oldPrimary: input.cluster.lastPrimary, newPrimary: config.name))
+            return true
 
         case .writeSync(let state, let reason):
             do {
@@ -314,7 +326,7 @@ extension Agent {
         return StatusRound(term: term, statuses: statuses, at: Instant(.now()))
     }
 
-    private func promote(reason: String, oldPrimary: String?, term: UInt64) async -> Bool {
+    private func promote(reason: String, oldPrimary: String?, term: UInt64, ownTimeline: UInt32) async -> Bool {
         // The hook may take up to its timeout: run it first, so that the lease is checked (by
         // arming the fence) right before the promotion, not before the hook.
         if let refusal = await callbacks.prePromote(role: "replica") {
@@ -323,14 +335,19 @@ extension Agent {
             runAgain = true
             return false
         }
+        // A number reserved for a promotion that then does not happen is only skipped.
+        guard let timeline = await reserveTimeline(ownTimeline: ownTimeline) else {
+            logger.warning("not promoting: no timeline number could be reserved in the store")
+            return false
+        }
         guard await fence.arm(pid: postgres.postmasterPID) else {
             logger.warning("not promoting: the lease is not valid")
             return false
         }
-        logger.notice("promoting this member", metadata: ["reason": "\(reason)"])
+        logger.notice("promoting this member", metadata: ["reason": "\(reason)", "postgres.timeline": "\(timeline)"])
         let result: (timeline: UInt32, lsn: LSN)
         do {
-            result = try await postgres.promote(waitSeconds: 30)
+            result = try await postgres.promote(waitSeconds: 30, timeline: timeline)
         } catch {
             ha.record(.promoteFailed(at: Instant(.now()), reason: "\(error)"))
             logger.error("promotion failed", metadata: ["error": "\(error)"])
@@ -346,7 +363,9 @@ extension Agent {
         }
         logger.notice("promoted: this member is the primary", metadata: [
             "postgres.timeline": "\(result.timeline)", "postgres.lsn": "\(result.lsn)", "old_primary": "\(oldPrimary ?? "-")"])
-        let row = HistoryRow(timeline: result.timeline, lsn: result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+        // The switch point, as the timeline history file gives it: the end of the old
+        // timeline, a little before the position right after the promotion.
+        let row = HistoryRow(timeline: result.timeline, lsn: postgres.switchPoint(of: result.timeline) ?? result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
                              reason: reason, oldPrimary: oldPrimary, newPrimary: config.name)
         await appendHistory(row)
         _ = try? await runtime.put(ClusterKey.status.path,
@@ -355,12 +374,37 @@ extension Agent {
         return true
     }
 
-    /// Appends `row` to `history` with compare-and-set (a few attempts).
+    /// Reserves the timeline the promotion starts (`TimelineReservation`) with compare-and-set
+    /// (a few attempts); nil if the store did not take it.
+    private func reserveTimeline(ownTimeline: UInt32) async -> UInt32? {
+        for _ in 0..<5 {
+            do {
+                let current = try await runtime.get(ClusterKey.timeline.path, linearizable: true)
+                let reserved = current.flatMap { ClusterState.decode(TimelineReservation.self, $0.value) }
+                let history = try await runtime.get(ClusterKey.history.path, linearizable: false)
+                    .flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
+                let next = TimelineReservation.next(after: reserved, history: history, own: ownTimeline)
+                _ = try await runtime.put(ClusterKey.timeline.path, ClusterState.encode(TimelineReservation(timeline: next, member: config.name)),
+                                          expectedRevision: current?.modRevision ?? 0)
+                return next
+            } catch StoreError.revisionMismatch {
+                continue
+            } catch {
+                logger.warning("could not reserve a timeline", metadata: ["error": "\(error)"])
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Appends `row` to `history` with compare-and-set (a few attempts), unless a row for its
+    /// timeline is there.
     private func appendHistory(_ row: HistoryRow) async {
         for _ in 0..<5 {
             do {
                 let current = try await runtime.get(ClusterKey.history.path, linearizable: true)
                 var rows = current.flatMap { try? JSONDecoder().decode([HistoryRow].self, from: Data($0.value)) } ?? []
+                if rows.contains(where: { $0.timeline == row.timeline }) { return }
                 rows.append(row)
                 _ = try await runtime.put(ClusterKey.history.path, ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0)
                 return

@@ -8,10 +8,17 @@ extension PostgresController {
     /// primary (no `primary_conninfo`) for the next start. Returns the new timeline and the
     /// WAL position right after the promotion. Throws if Postgres does not run, is not in
     /// recovery, or the promotion did not finish in `waitSeconds`.
-    public func promote(waitSeconds: Int) async throws -> (timeline: UInt32, lsn: LSN) {
+    ///
+    /// With `timeline`, the promotion starts that timeline (when it is above the standby's):
+    /// Postgres takes one above the newest timeline history file it finds in `pg_wal`, so pgha
+    /// first writes a placeholder history file (comments only) for every missing number below
+    /// `timeline`, and removes them once promoted.
+    public func promote(waitSeconds: Int, timeline: UInt32? = nil) async throws -> (timeline: UInt32, lsn: LSN) {
         try requireRunning("promoting")
         let result = try await onPool { () throws -> (UInt32, LSN) in
             let session = try self.localSession(statementTimeout: .seconds(Int64(waitSeconds) + 10))
+            let user = try PostgresOSUser.resolve(self.settings.runAs)
+            let placeholders = try timeline.map { try self.writeTimelinePlaceholders(below: $0, user: user) } ?? []
             // pg_promote(wait => true) looks every 100 ms; polling every 5 ms takes the writes
             // back up to 95 ms sooner.
             // A standby whose replay an operator paused still replays what it received first.
@@ -33,12 +40,50 @@ extension PostgresController {
                 throw PostgresError(.queryFailed, what: "reading the timeline after the promotion failed", location: session.location,
                                     detail: "\(rows)", remedy: "a bug in pgha; report it")
             }
-            let user = try PostgresOSUser.resolve(self.settings.runAs)
+            for path in placeholders { unlink(path) }
             try self.writeConfiguration(standby: false, upstream: nil, user: user)
             return (tli, lsn)
         }
+        if let timeline, result.0 != timeline {
+            logger.warning("the promotion started another timeline than the reserved one",
+                           metadata: ["postgres.timeline": "\(result.0)", "reserved": "\(timeline)"])
+        }
         logger.info("postgres promoted", metadata: ["postgres.timeline": "\(result.0)", "postgres.lsn": "\(result.1)"])
         return (timeline: result.0, lsn: result.1)
+    }
+
+    /// Where `timeline` forked from its parent: the switch point on the last line of
+    /// `pg_wal/<timeline>.history` (`parent<TAB>switchpoint<TAB>reason`); nil if the file is
+    /// missing or unreadable.
+    public func switchPoint(of timeline: UInt32) -> LSN? {
+        let path = settings.dataDirectory + "/pg_wal/" + String(format: "%08X.history", timeline)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return Self.switchPoint(inHistory: text)
+    }
+
+    /// The switch point on the last entry of a timeline history file's text.
+    static func switchPoint(inHistory text: String) -> LSN? {
+        let entries = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard let last = entries.last else { return nil }
+        let fields = last.split(whereSeparator: { $0 == "\t" || $0 == " " })
+        guard fields.count >= 2 else { return nil }
+        return LSN(parsing: String(fields[1]))
+    }
+
+    /// Writes `pg_wal/<timeline>.history` placeholders for each timeline from 2 to `timeline - 1`
+    /// that has no history file, so that a promotion skips those numbers; returns their paths.
+    /// Existing history files are left as they are.
+    func writeTimelinePlaceholders(below timeline: UInt32, user: PostgresOSUser) throws -> [String] {
+        guard timeline > 2 else { return [] }
+        var written: [String] = []
+        for number in 2..<timeline {
+            let path = settings.dataDirectory + "/pg_wal/" + String(format: "%08X.history", number)
+            if FileManager.default.fileExists(atPath: path) { continue }
+            try user.writeFile(path, "# pgha: timeline \(number) is taken by another member's promotion; this file keeps Postgres from reusing it\n")
+            written.append(path)
+        }
+        return written
     }
 
     /// Points this standby at `upstream`: rewrites `primary_conninfo` and `primary_slot_name`
