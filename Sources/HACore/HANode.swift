@@ -381,7 +381,7 @@ public struct HANode: Hashable, Sendable {
                 case .writeState(let state, let reason): actions.append(.writeSync(state, reason: reason))
                 }
             }
-            if let r = local.running, r.timeline > max(1, input.cluster.latestTimeline ?? 0),
+            if actions.isEmpty, let r = local.running, r.timeline > max(1, input.cluster.latestTimeline ?? 0),
                historyRecordedAt.map({ input.now.milliseconds(since: $0) >= Self.retryAfterMs }) ?? true {
                 historyRecordedAt = input.now
                 actions.append(.recordPromotion(timeline: r.timeline))

@@ -124,6 +124,27 @@ extension [UInt8] {
     }
 }
 
+/// Timeline numbers: each promotion reserves one above everything seen.
+@Suite struct TimelineReservationTests {
+    @Test func theNextNumberIsAboveTheReservationTheHistoryAndTheCandidatesOwn() {
+        let row = { (tl: UInt32) in HistoryRow(timeline: tl, lsn: LSN(1), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "a") }
+        #expect(TimelineReservation.next(after: nil, history: [], own: 1) == 2)
+        #expect(TimelineReservation.next(after: nil, history: [row(2), row(3)], own: 1) == 4,
+                "a standby that never saw timelines 2 and 3 skips them")
+        #expect(TimelineReservation.next(after: TimelineReservation(timeline: 5, member: "b"), history: [row(3)], own: 3) == 6,
+                "a reserved number is never reused, even if its promotion never happened")
+        #expect(TimelineReservation.next(after: nil, history: [], own: 7) == 8)
+    }
+
+    @Test func theTimelineKeyIsPartOfTheLayoutButNotOfTheView() {
+        #expect(ClusterKey(path: "timeline") == .timeline)
+        #expect(ClusterKey.timeline.path == "timeline")
+        let value = VersionedValue(value: ClusterState.encode(TimelineReservation(timeline: 3, member: "a")), createRevision: 1, modRevision: 1, version: 1)
+        var reader = ClusterState.Reader()
+        #expect(reader.view(from: [("timeline", value)], nowUnixMs: 0).problems.isEmpty)
+    }
+}
+
 extension MemberStatus {
     /// A copy changed by `change`.
     func with(_ change: (inout MemberStatus) -> Void) -> MemberStatus {

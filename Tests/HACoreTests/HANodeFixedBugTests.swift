@@ -42,4 +42,27 @@ import Testing
                                               local: Fx.crashedPrimary(timeline: 2)))
         #expect(actions == [.startReplica(following: nil)])
     }
+
+    /// Found by the HA simulator: a primary whose promotion could not append its `history`
+    /// row (the store was cut off) left a diverged standby unrecognised for good, since
+    /// divergence is judged from the history's switch points. The primary asks for the missing
+    /// row, again every `retryAfterMs` while it is missing.
+    @Test func aPrimaryRecordsItsPromotionWhenHistoryLacksIt() {
+        var node = HANode()
+        let missing = Fx.cluster(history: Fx.history(2))
+        var local = Fx.runningPrimary(timeline: 3)
+        local.running?.slots = ["b", "c"]
+        // The first decision syncs the slots; the row is asked for on an idle cycle.
+        #expect(node.decide(Fx.leader(cluster: missing, local: local)).withoutCampaign == [.syncSlots(["b", "c"])])
+        #expect(node.decide(Fx.leader(now: Fx.now + 250, cluster: missing, local: local)).withoutCampaign == [.recordPromotion(timeline: 3)])
+        #expect(node.decide(Fx.leader(now: Fx.now + 1_000, cluster: missing, local: local)).withoutCampaign == [], "not on every cycle")
+        #expect(node.decide(Fx.leader(now: Fx.now + 250 + HANode.retryAfterMs, cluster: missing, local: local)).withoutCampaign
+                == [.recordPromotion(timeline: 3)])
+        var recorded = HANode()
+        #expect(!recorded.decide(Fx.leader(cluster: Fx.cluster(history: Fx.history(2, 3)), local: Fx.runningPrimary(timeline: 3)))
+            .contains { $0.name == "recordPromotion" })
+        var first = HANode()
+        #expect(!first.decide(Fx.leader(local: Fx.runningPrimary(timeline: 1))).contains { $0.name == "recordPromotion" },
+                "timeline 1 (bootstrap) has no promotion to record")
+    }
 }

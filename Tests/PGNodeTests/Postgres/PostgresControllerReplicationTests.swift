@@ -113,6 +113,45 @@ struct PostgresControllerReplicationTests {
         }
     }
 
+    /// A promotion that reserved timeline 4 starts timeline 4 (the numbers 2 and 3 taken by
+    /// other members' promotions, which this standby never saw); a diverged old primary is
+    /// rewound across the skipped numbers and streams on it.
+    @Test func aPromotionStartsItsReservedTimelineAndTheOldPrimaryRewindsOntoIt() async throws {
+        try await withPostgresNodes(["alpha", "beta"]) { nodes in
+            let (a, b) = (nodes[0], nodes[1])
+            try await makeStreamingPair(primary: a, standby: b)
+            let wal = b.controller.settings.dataDirectory + "/pg_wal/"
+            let (timeline, lsn) = try await b.controller.promote(waitSeconds: 30, timeline: 4)
+            #expect(timeline == 4)
+            #expect(await b.controller.observe().running?.timeline == 4)
+            #expect(!FileManager.default.fileExists(atPath: wal + "00000002.history"), "placeholders are removed")
+            #expect(!FileManager.default.fileExists(atPath: wal + "00000003.history"))
+            let fork = try #require(b.controller.switchPoint(of: 4))
+            #expect(fork <= lsn)
+            #expect(b.controller.switchPoint(of: 3) == nil)
+
+            _ = try await b.controller.query("create table after_failover (x int); insert into after_failover values (4)")
+            _ = try await a.controller.query("create table diverged (x int); insert into diverged select generate_series(1, 1000)")
+            await a.controller.stop(.immediate, timeout: .seconds(10))
+            #expect(try await a.controller.rewind(from: b.upstream) == .rewound)
+            try await b.controller.syncSlots([PostgresController.slotName(for: a.name)])
+            try await a.startAndWait(.standby(following: b.upstream))
+            let onTimeline4 = await eventually {
+                let seen = await a.controller.observe()
+                return seen.running?.streaming == true && seen.running?.timeline == 4
+            }
+            #expect(onTimeline4, "the rewound member streams on timeline 4")
+            #expect(await eventually { (try? await a.controller.query("select x from after_failover")) == [["4"]] })
+        }
+    }
+
+    @Test func aTimelineHistoryFilesSwitchPointIsItsLastEntrys() {
+        #expect(PostgresController.switchPoint(inHistory: "1\t0/3000158\tno recovery target specified\n\n2\t0/5000000\tx\n")
+                == LSN(parsing: "0/5000000"))
+        #expect(PostgresController.switchPoint(inHistory: "# pgha: placeholder\n") == nil)
+        #expect(PostgresController.switchPoint(inHistory: "garbage") == nil)
+    }
+
     @Test func followRepointsARunningStandbyWithoutARestart() async throws {
         try await withPostgresNodes(["alpha", "beta", "gamma"]) { nodes in
             let (a, b, c) = (nodes[0], nodes[1], nodes[2])
