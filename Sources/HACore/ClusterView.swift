@@ -32,6 +32,18 @@ public struct ClusterView: Hashable, Sendable {
 
     /// The newest timeline a promotion created, if any.
     public var latestTimeline: UInt32? { history.last?.timeline }
+
+    /// The rows of `timeline` and its ancestors, newest first, following `parent` while the
+    /// rows name it; empty if `timeline` has no row.
+    public func ancestry(of timeline: UInt32) -> [HistoryRow] {
+        var path: [HistoryRow] = []
+        var next: UInt32? = timeline
+        while let t = next, let row = history.last(where: { $0.timeline == t }), !path.contains(row) {
+            path.append(row)
+            next = row.parent
+        }
+        return path
+    }
 }
 
 /// One promotion, as the `history` key keeps it (Patroni's history rows, with names).
@@ -47,9 +59,14 @@ public struct HistoryRow: Hashable, Sendable, Codable {
     /// The member that was primary before (nil at bootstrap or if unknown).
     public var oldPrimary: String?
     public var newPrimary: String
+    /// The timeline this one forked from (nil in rows written before pgha recorded it). With
+    /// unique timeline numbers a new timeline need not fork from the previous row's.
+    public var parent: UInt32?
 
-    public init(timeline: UInt32, lsn: LSN, atUnixMs: UInt64, reason: String, oldPrimary: String?, newPrimary: String) {
+    public init(timeline: UInt32, lsn: LSN, atUnixMs: UInt64, reason: String, oldPrimary: String?, newPrimary: String,
+                parent: UInt32? = nil) {
         self.timeline = timeline
+        self.parent = parent
         self.lsn = lsn
         self.atUnixMs = atUnixMs
         self.reason = reason
@@ -58,7 +75,18 @@ public struct HistoryRow: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case timeline, lsn, atUnixMs = "at_ms", reason, oldPrimary = "old_primary", newPrimary = "new_primary"
+        case timeline, lsn, atUnixMs = "at_ms", reason, oldPrimary = "old_primary", newPrimary = "new_primary", parent
+    }
+}
+
+/// Where a timeline began: the timeline it forked from and the WAL position of the switch (the
+/// last entry of Postgres's `<timeline>.history` file).
+public struct TimelineSwitch: Hashable, Sendable {
+    public var parent: UInt32
+    public var lsn: LSN
+    public init(parent: UInt32, lsn: LSN) {
+        self.parent = parent
+        self.lsn = lsn
     }
 }
 

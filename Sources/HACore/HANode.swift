@@ -503,11 +503,22 @@ public struct HANode: Hashable, Sendable {
         // A standby on a newer timeline than the primary's cannot follow it: a member on an
         // older timeline was promoted and reused a timeline number (found by the HA simulator).
         if upstream.role == .primary, let tl = upstream.timeline, r.timeline > tl { return true }
-        // The first promotion after its timeline (a promotion whose history row was never
+        let reached = max(r.receivedLSN ?? .zero, r.replayedLSN ?? .zero)
+        // Where the rows name their parents: Postgres follows a newer timeline only if its own
+        // is an ancestor of it, and only up to where the child of its own forked. Timeline
+        // numbers are unique, so a standby on a timeline off the primary's path (a promotion
+        // the primary never descended from) diverged; ancestors have lower numbers, so a path
+        // that ends below the standby's timeline without it proves that.
+        if let primaryTimeline = upstream.role == .primary ? upstream.timeline : cluster.latestTimeline,
+           r.timeline < primaryTimeline {
+            let path = cluster.ancestry(of: primaryTimeline)
+            if let child = path.first(where: { $0.parent == r.timeline }) { return reached > child.lsn }
+            if let oldest = path.last, let end = oldest.parent, end < r.timeline { return true }
+        }
+        // Otherwise (rows without parents): the first promotion after its timeline (a promotion whose history row was never
         // written — its primary died first — leaves a gap; the next row still bounds the fork).
         guard let latest = cluster.latestTimeline, r.timeline < latest,
               let fork = cluster.history.first(where: { $0.timeline > r.timeline })?.lsn else { return false }
-        let reached = max(r.receivedLSN ?? .zero, r.replayedLSN ?? .zero)
         return reached > fork
     }
 

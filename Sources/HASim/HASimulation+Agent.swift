@@ -429,8 +429,8 @@ extension HASimulation {
         var rows = current.flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
         let timeline = hosts[h].pg.timeline
         guard !rows.contains(where: { $0.timeline == timeline }), let fork = hosts[h].pg.switchPoint(of: timeline) else { return nil }
-        rows.append(HistoryRow(timeline: timeline, lsn: LSN(fork), atUnixMs: hosts[h].wallClock(time),
-                               reason: reason, oldPrimary: plan.input.cluster.lastPrimary, newPrimary: hostName(h)))
+        rows.append(HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: hosts[h].wallClock(time),
+                               reason: reason, oldPrimary: plan.input.cluster.lastPrimary, newPrimary: hostName(h), parent: fork.parent))
         let id = storeWrite(h, .put(key: ClusterKey.history.path, value: ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0), .blocking)
         return .wait(.store(id))
     }

@@ -103,11 +103,11 @@ struct SimPostgres {
         return lo
     }
 
-    /// Where `timeline` forked from its parent: the end of the last record before its first
-    /// (what the timeline history file says); nil if the WAL holds no switch to it.
-    func switchPoint(of timeline: UInt32) -> UInt64? {
+    /// Where `timeline` forked from its parent: the end and timeline of the last record before
+    /// its first (what the timeline history file says); nil if the WAL holds no switch to it.
+    func switchPoint(of timeline: UInt32) -> TimelineSwitch? {
         guard let first = wal.firstIndex(where: { $0.timeline == timeline }), first > 0 else { return nil }
-        return wal[first - 1].end
+        return TimelineSwitch(parent: wal[first - 1].timeline, lsn: LSN(wal[first - 1].end))
     }
 
     mutating func append(_ kind: WALRecord.Kind, bytes: UInt64, at time: Int, timeline: UInt32? = nil) -> Int {

@@ -445,6 +445,30 @@ import Testing
                 == [])
     }
 
+    /// Found by the HA simulator: with unique timeline numbers a promotion can fork from an
+    /// older timeline than the previous row's. "c" is a standby on timeline 2 ("a"'s short-lived
+    /// promotion from 1 at 0/1F4, 500) with WAL to 0/258 (600), below where timeline 3 forked
+    /// from 1 (0/3E8, 1_000): by LSN it looks compatible, but timeline 2 is not an ancestor of
+    /// the primary's timeline 4, and Postgres refuses to follow.
+    @Test func aStandbyOnATimelineOffThePrimarysPathDiverged() {
+        let rows = [HistoryRow(timeline: 2, lsn: LSN(500), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "a", parent: 1),
+                    HistoryRow(timeline: 3, lsn: LSN(1_000), atUnixMs: 0, reason: "failover", oldPrimary: "a", newPrimary: "b", parent: 1),
+                    HistoryRow(timeline: 4, lsn: LSN(2_500), atUnixMs: 0, reason: "failover", oldPrimary: "b", newPrimary: "b", parent: 3)]
+        let cluster = Fx.cluster(members: Fx.members(Fx.primary("b", lsn: 3_000, timeline: 4)), history: rows)
+        var off = Self.primed(cluster: cluster)
+        #expect(off.decide(Self.input(Self.standby(timeline: 2, received: 600, replayed: 600), cluster: cluster)).withoutCampaign
+                == [.rewind(from: "b")])
+        // On the path: timeline 3 up to 4's fork point follows as it is; past it, it diverged.
+        var onPath = Self.primed(cluster: cluster)
+        #expect(onPath.decide(Self.input(Self.standby(timeline: 3, received: 2_000, replayed: 2_000), cluster: cluster)).withoutCampaign == [])
+        var past = Self.primed(cluster: cluster)
+        #expect(past.decide(Self.input(Self.standby(timeline: 3, received: 2_600, replayed: 2_600), cluster: cluster)).withoutCampaign
+                == [.rewind(from: "b")])
+        // Timeline 1 is an ancestor (the parent of 3): only WAL past 3's fork point diverged.
+        var root = Self.primed(cluster: cluster)
+        #expect(root.decide(Self.input(Self.standby(timeline: 1, received: 900, replayed: 900), cluster: cluster)).withoutCampaign == [])
+    }
+
     @Test func streamingStandbyIsNotRewound() {
         var node = HANode()
         #expect(node.decide(Self.input(Self.standby(received: 2_000, replayed: 2_000, streaming: true))) == [Campaign.runningStandby])

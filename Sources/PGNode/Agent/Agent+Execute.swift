@@ -162,14 +162,15 @@ extension Agent {
             }
 
         case .recordPromotion(let timeline):
-            guard let lsn = postgres.switchPoint(of: timeline) else {
+            guard let fork = postgres.switchPoint(of: timeline) else {
                 logger.warning("cannot record the promotion in history: no readable timeline history file",
                                metadata: ["postgres.timeline": "\(timeline)"])
                 return true
             }
-            logger.notice("recording this primary's promotion in history", metadata: ["postgres.timeline": "\(timeline)", "postgres.lsn": "\(lsn)"])
-            await appendHistory(HistoryRow(timeline: timeline, lsn: lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
-                                           reason: "recorded by the primary", oldPrimary: input.cluster.lastPrimary, newPrimary: config.name))
+            logger.notice("recording this primary's promotion in history", metadata: ["postgres.timeline": "\(timeline)", "postgres.lsn": "\(fork.lsn)"])
+            await appendHistory(HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+                                           reason: "recorded by the primary", oldPrimary: input.cluster.lastPrimary, newPrimary: config.name,
+                                           parent: fork.parent))
             return true
 
         case .writeSync(let state, let reason):
@@ -365,8 +366,9 @@ extension Agent {
             "postgres.timeline": "\(result.timeline)", "postgres.lsn": "\(result.lsn)", "old_primary": "\(oldPrimary ?? "-")"])
         // The switch point, as the timeline history file gives it: the end of the old
         // timeline, a little before the position right after the promotion.
-        let row = HistoryRow(timeline: result.timeline, lsn: postgres.switchPoint(of: result.timeline) ?? result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
-                             reason: reason, oldPrimary: oldPrimary, newPrimary: config.name)
+        let fork = postgres.switchPoint(of: result.timeline)
+        let row = HistoryRow(timeline: result.timeline, lsn: fork?.lsn ?? result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
+                             reason: reason, oldPrimary: oldPrimary, newPrimary: config.name, parent: fork?.parent)
         await appendHistory(row)
         _ = try? await runtime.put(ClusterKey.status.path,
                                    ClusterState.encode(PrimaryPosition(lsn: result.lsn, timeline: result.timeline, member: config.name)))

@@ -52,23 +52,22 @@ extension PostgresController {
         return (timeline: result.0, lsn: result.1)
     }
 
-    /// Where `timeline` forked from its parent: the switch point on the last line of
-    /// `pg_wal/<timeline>.history` (`parent<TAB>switchpoint<TAB>reason`); nil if the file is
-    /// missing or unreadable.
-    public func switchPoint(of timeline: UInt32) -> LSN? {
+    /// Where `timeline` forked from its parent: the last entry of `pg_wal/<timeline>.history`
+    /// (`parent<TAB>switchpoint<TAB>reason`); nil if the file is missing or unreadable.
+    public func switchPoint(of timeline: UInt32) -> TimelineSwitch? {
         let path = settings.dataDirectory + "/pg_wal/" + String(format: "%08X.history", timeline)
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         return Self.switchPoint(inHistory: text)
     }
 
-    /// The switch point on the last entry of a timeline history file's text.
-    static func switchPoint(inHistory text: String) -> LSN? {
+    /// The last entry of a timeline history file's text.
+    static func switchPoint(inHistory text: String) -> TimelineSwitch? {
         let entries = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
         guard let last = entries.last else { return nil }
         let fields = last.split(whereSeparator: { $0 == "\t" || $0 == " " })
-        guard fields.count >= 2 else { return nil }
-        return LSN(parsing: String(fields[1]))
+        guard fields.count >= 2, let parent = UInt32(fields[0]), let lsn = LSN(parsing: String(fields[1])) else { return nil }
+        return TimelineSwitch(parent: parent, lsn: lsn)
     }
 
     /// Writes `pg_wal/<timeline>.history` placeholders for each timeline from 2 to `timeline - 1`

@@ -127,7 +127,8 @@ struct PostgresControllerReplicationTests {
             #expect(!FileManager.default.fileExists(atPath: wal + "00000002.history"), "placeholders are removed")
             #expect(!FileManager.default.fileExists(atPath: wal + "00000003.history"))
             let fork = try #require(b.controller.switchPoint(of: 4))
-            #expect(fork <= lsn)
+            #expect(fork.parent == 1, "timeline 4 forked from 1: the numbers 2 and 3 were only skipped")
+            #expect(fork.lsn <= lsn)
             #expect(b.controller.switchPoint(of: 3) == nil)
 
             _ = try await b.controller.query("create table after_failover (x int); insert into after_failover values (4)")
@@ -147,7 +148,7 @@ struct PostgresControllerReplicationTests {
 
     @Test func aTimelineHistoryFilesSwitchPointIsItsLastEntrys() {
         #expect(PostgresController.switchPoint(inHistory: "1\t0/3000158\tno recovery target specified\n\n2\t0/5000000\tx\n")
-                == LSN(parsing: "0/5000000"))
+                == TimelineSwitch(parent: 2, lsn: LSN(parsing: "0/5000000")!))
         #expect(PostgresController.switchPoint(inHistory: "# pgha: placeholder\n") == nil)
         #expect(PostgresController.switchPoint(inHistory: "garbage") == nil)
     }
