@@ -38,7 +38,9 @@ extension HASimulation {
         let local = observe(h)
         let raft = hosts[h].raft!
         let items = hosts[h].store.list(prefix: "")
-        let (view, _) = hosts[h].reader.view(from: items, nowUnixMs: hosts[h].wallClock(time))
+        // One reader for all hosts: a value's revision is its log index, the same entry on every
+        // host, so a decoding is shared.
+        let (view, _) = reader.view(from: items, nowUnixMs: hosts[h].wallClock(time))
         hosts[h].lastView = view
         var voters: [UInt64: String] = [:]
         for v in raft.membership.voters { voters[v.rawValue] = names[Int(v.rawValue) - 1] }

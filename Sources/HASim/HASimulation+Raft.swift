@@ -13,7 +13,6 @@ extension HASimulation {
         let storage = hosts[h].storage
         hosts[h].raft = try! RaftNode(config: hosts[h].raftConfig, storage: storage)
         hosts[h].store = (try? KeyValueStore(snapshot: storage.latestSnapshot.data)) ?? KeyValueStore()
-        hosts[h].reader = ClusterState.Reader()
         hosts[h].lastTickLocal = hosts[h].local(time)
         hosts[h].lastRole = .follower
         hosts[h].ha = HANode()

@@ -45,6 +45,8 @@ public struct HASimulation {
     var clients: [SimClientState] = []
     var nextOperation: UInt64 = 1
     var trace: [String] = []
+    /// Decodes the hosts' store items into views (shared: see `cycle`).
+    var reader = ClusterState.Reader()
     var stats = HASimStats()
     var violation: HAViolation?
     var phase: RunPhase = .startup

@@ -38,7 +38,6 @@ struct SimHost {
     var raftConfig: RaftConfig
     var raft: RaftNode?
     var store = KeyValueStore()
-    var reader = ClusterState.Reader()
     /// Local time of the last tick, for the lease's deadline (`RaftRuntime.instant(ofTick:)`).
     var lastTickLocal: Double = 0
     var lastRole: Role = .follower

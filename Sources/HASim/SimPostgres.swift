@@ -72,7 +72,11 @@ struct SimPostgres {
     var receiverRetryAt = 0
     /// Standbys streaming from this server: host → (flushed end, last contact).
     var senders: [Int: (flushed: UInt64, lastContact: Int)] = [:]
-    var synchronousStandbyNames = ""
+    var synchronousStandbyNames = "" {
+        didSet { if synchronousStandbyNames != oldValue { syncRule = SyncRule(synchronousStandbyNames) } }
+    }
+    /// `synchronousStandbyNames` parsed (once per change: commits consult it constantly).
+    private(set) var syncRule = SyncRule("")
     var slots: Set<String> = []
     /// Commits written but waiting for synchronous standbys: (record index, client, operation id).
     var waitingCommits: [(index: Int, client: Int, op: UInt64)] = []
@@ -153,7 +157,7 @@ struct SimPostgres {
 
     /// `pg_stat_replication`: one row per connected standby, with its synchronous state.
     func replicationRows(names: [Int: String]) -> [ReplicationRow] {
-        let rule = SyncRule(synchronousStandbyNames)
+        let rule = syncRule
         return senders.keys.sorted().compactMap { h in
             guard let name = names[h], let s = senders[h] else { return nil }
             return ReplicationRow(applicationName: name, state: "streaming", syncState: rule.state(of: name, connected: connectedNames(names)),
@@ -165,7 +169,7 @@ struct SimPostgres {
 
     /// Whether the commit at `index` may be acknowledged now.
     func released(_ index: Int, names: [Int: String]) -> Bool {
-        let rule = SyncRule(synchronousStandbyNames)
+        let rule = syncRule
         guard rule.count > 0 else { return true }
         let end = wal[index].end
         let flushed = senders.compactMap { h, s -> String? in s.flushed >= end ? names[h] : nil }
