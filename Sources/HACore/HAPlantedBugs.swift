@@ -19,6 +19,9 @@ package struct HAPlantedBugs: OptionSet, Hashable, Sendable {
     package static let promoteNotInSync = HAPlantedBugs(rawValue: 1 << 4)
     /// Failover uses the members' periodic reports instead of a fresh status round.
     package static let skipStatusRound = HAPlantedBugs(rawValue: 1 << 5)
+    /// A new leader decides on its local copy of the store before an entry of its term is
+    /// committed (a non-linearizable read): it may miss the last `sync` key (the executor's part).
+    package static let staleStoreView = HAPlantedBugs(rawValue: 1 << 6)
 
     /// Every planted bug by the name the command line uses.
     package static let all: [(String, HAPlantedBugs)] = [
@@ -28,5 +31,6 @@ package struct HAPlantedBugs: OptionSet, Hashable, Sendable {
         ("narrow-names-before-sync", .narrowNamesBeforeSync),
         ("promote-not-in-sync", .promoteNotInSync),
         ("skip-status-round", .skipStatusRound),
+        ("stale-store-view", .staleStoreView),
     ]
 }

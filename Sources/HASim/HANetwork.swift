@@ -95,8 +95,8 @@ extension HASimulation {
         }
         let h = e.to
         guard hosts[h].hostUp else { return }
-        if let until = hosts[h].pausedUntil, time < until {
-            queue.push(.deliver(e), at: until)
+        if let until = hosts[h].pausedUntil {
+            queue.push(.deliver(e), at: max(until, time))
             return
         }
         switch e.payload {
@@ -107,8 +107,8 @@ extension HASimulation {
         }
         // Everything else is read by the agent process.
         guard hosts[h].raft != nil else { return }
-        if let until = hosts[h].agentFrozenUntil, time < until {
-            queue.push(.deliver(e), at: until)
+        if let until = hosts[h].agentFrozenUntil {
+            queue.push(.deliver(e), at: max(until, time))
             return
         }
         switch e.payload {

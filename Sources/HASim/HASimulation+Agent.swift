@@ -37,6 +37,13 @@ extension HASimulation {
     mutating func cycle(_ h: Int) {
         let local = observe(h)
         let raft = hosts[h].raft!
+        // A leader reads the store linearizably (`Agent.cycle`): the read waits until an entry
+        // of its term is committed, so the view holds every earlier leader's writes (the last
+        // `sync` key above all). Here: look again shortly.
+        if raft.currentRole == .leader, !raft.committedInCurrentTerm, !options.plantedBugs.contains(.staleStoreView) {
+            queue.push(.cycle(h, epoch: hosts[h].agentEpoch), at: time + hosts[h].globalDelay(10))
+            return
+        }
         let items = hosts[h].store.list(prefix: "")
         // One reader for all hosts: a value's revision is its log index, the same entry on every
         // host, so a decoding is shared.
@@ -52,7 +59,7 @@ extension HASimulation {
                             local: local, statusRound: hosts[h].statusRound, wallClockUnixMs: hosts[h].wallClock(time))
         // Keep the fence in step with what runs.
         if local.isRunningPrimary && input.holdsLease {
-            _ = armFence(h, pidKnown: true)
+            _ = armFence(h)
         } else if !local.isRunningPrimary {
             disarmFence(h)
         }
@@ -113,11 +120,23 @@ extension HASimulation {
     /// What the current step waited for finished.
     mutating func resumePlan(_ h: Int, ok: Bool) {
         guard var plan = hosts[h].plan, plan.waiting != nil else { return }
+        // A stopped agent learns the outcome when it runs again (`resumeDeferredPlan`).
+        guard hosts[h].agentRuns(at: time) else {
+            hosts[h].deferredResume = ok
+            return
+        }
         plan.waiting = nil
         plan.lastOK = ok
         plan.phase += 1
         hosts[h].plan = plan
         runPlan(h)
+    }
+
+    /// The agent runs again: the step that finished while it was stopped goes on.
+    mutating func resumeDeferredPlan(_ h: Int) {
+        guard let ok = hosts[h].deferredResume, hosts[h].agentRuns(at: time) else { return }
+        hosts[h].deferredResume = nil
+        resumePlan(h, ok: ok)
     }
 
     mutating func storeStepDone(_ h: Int, _ id: UInt64, ok: Bool) {
@@ -152,7 +171,7 @@ extension HASimulation {
             switch plan.phase {
             case 0:
                 if hosts[h].store.get(ClusterKey.initialize.path) != nil { hosts[h].wakePending = true; return .stop }
-                guard armFence(h, pidKnown: false) else { return .stop }
+                guard armFence(h) else { return .stop }
                 hosts[h].activity = .initializing
                 hosts[h].startedAsPrimary = true
                 note("\(hostName(h)) bootstraps the cluster")
@@ -164,7 +183,7 @@ extension HASimulation {
                     disarmFence(h)
                     return .stop
                 }
-                _ = armFence(h, pidKnown: true)
+                _ = armFence(h)
                 let id = storeWrite(h, .put(key: ClusterKey.initialize.path, value: Array(String(Self.systemIdentifier).utf8), expectedRevision: 0), .blocking)
                 return .wait(.store(id))
             case 2:
@@ -192,7 +211,7 @@ extension HASimulation {
         case .startPrimary:
             switch plan.phase {
             case 0:
-                guard bugs.contains(.promoteWithoutLease) || armFence(h, pidKnown: false) else { return .stop }
+                guard bugs.contains(.promoteWithoutLease) || armFence(h) else { return .stop }
                 hosts[h].startedAsPrimary = true
                 note("\(hostName(h)) starts Postgres as primary (restart in place)")
                 return .wait(.postgres(operation: startOperation(h, .start(asPrimary: true), random.int(in: 200...1500))))
@@ -202,7 +221,7 @@ extension HASimulation {
                     hosts[h].ha.record(.startFailed(at: hosts[h].instant(time), reason: "start interrupted"))
                     return .stop
                 }
-                _ = armFence(h, pidKnown: true)
+                _ = armFence(h)
                 hosts[h].wakePending = true
                 return .next
             }
@@ -253,7 +272,7 @@ extension HASimulation {
                     plan.phase = 0
                     return reserveTimeline(h, &plan)
                 }
-                guard bugs.contains(.promoteWithoutLease) || armFence(h, pidKnown: true) else { return .stop }
+                guard bugs.contains(.promoteWithoutLease) || armFence(h) else { return .stop }
                 checkPromotion(h, reason: reason, plan.input)
                 var length = random.int(in: 100...600)
                 if random.chance(0.15) {
@@ -475,13 +494,14 @@ extension HASimulation {
 
     // MARK: Lease fence and guard
 
-    /// `LeaseFence.arm`: arms only if the lease is valid now; with the postmaster's pid known, the
-    /// guard is armed too.
-    mutating func armFence(_ h: Int, pidKnown: Bool) -> Bool {
+    /// `LeaseFence.arm`: arms only if the lease is valid now, and arms the guard with it — for
+    /// the postmaster's pid, or before a start for the data directory (`arm-datadir`: whatever
+    /// postmaster runs there when the deadline passes is fenced), so a start is guarded too.
+    mutating func armFence(_ h: Int) -> Bool {
         guard let l = hosts[h].lease, hosts[h].local(time) < l.deadline else { return false }
         hosts[h].fenceArmedTerm = l.term
-        if pidKnown && !hosts[h].fenceHasPID {
-            hosts[h].fenceHasPID = true
+        if !hosts[h].guardArmed {
+            hosts[h].guardArmed = true
             armGuard(h, deadline: l.deadline)
         }
         return true
@@ -489,7 +509,7 @@ extension HASimulation {
 
     mutating func disarmFence(_ h: Int) {
         hosts[h].fenceArmedTerm = nil
-        hosts[h].fenceHasPID = false
+        hosts[h].guardArmed = false
         hosts[h].guardDeadline = nil
         hosts[h].guardGeneration += 1
     }
@@ -498,7 +518,7 @@ extension HASimulation {
     mutating func fenceCheck(_ h: Int) {
         guard let term = hosts[h].fenceArmedTerm, !options.plantedBugs.contains(.fenceOnNextLoop) else { return }
         if let l = hosts[h].lease, l.term == term, hosts[h].local(time) < l.deadline {
-            if hosts[h].fenceHasPID { armGuard(h, deadline: l.deadline) }
+            if hosts[h].guardArmed { armGuard(h, deadline: l.deadline) }
             return
         }
         if hosts[h].pg.process != .stopped, !hosts[h].pg.isCrashed {

@@ -69,8 +69,10 @@ extension HASimulation {
         network.healAll()
         for h in hosts.indices {
             if !hosts[h].hostUp { restartHost(h) }
-            if hosts[h].pausedUntil != nil { hosts[h].pausedUntil = time; queue.push(.resume(h), at: time) }
-            if hosts[h].agentFrozenUntil != nil { hosts[h].agentFrozenUntil = time; queue.push(.thaw(h), at: time) }
+            // At once, not as queued events: the writer check runs after this event, and a host
+            // that runs again must have had its guard's and fence's look at the clock first.
+            if hosts[h].pausedUntil != nil { hosts[h].pausedUntil = time; resumeHost(h) }
+            if hosts[h].agentFrozenUntil != nil { hosts[h].agentFrozenUntil = time; thawAgent(h) }
             hosts[h].pg.replicationLag = 0
         }
     }
@@ -175,7 +177,7 @@ extension HASimulation {
         hosts[h].pausedUntil = nil
         hosts[h].agentFrozenUntil = nil
         hosts[h].fenceArmedTerm = nil
-        hosts[h].fenceHasPID = false
+        hosts[h].guardArmed = false
         hosts[h].guardDeadline = nil
         hosts[h].guardGeneration += 1
         if let d = downtime { queue.push(.endFault(.restart(h)), at: time + d) }
@@ -198,6 +200,7 @@ extension HASimulation {
         note("resume host \(hostName(h))")
         catchUp(h)
         guardCheck(h)
+        resumeDeferredPlan(h)
     }
 
     mutating func thawAgent(_ h: Int) {
@@ -205,6 +208,7 @@ extension HASimulation {
         hosts[h].agentFrozenUntil = nil
         note("thaw the agent on \(hostName(h))")
         catchUp(h)
+        resumeDeferredPlan(h)
     }
 
     /// Missed ticks first (the runtime reads a monotonic clock), then the fence's check.

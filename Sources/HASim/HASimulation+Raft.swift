@@ -22,6 +22,7 @@ extension HASimulation {
         hosts[h].statusRound = nil
         hosts[h].gathering = nil
         hosts[h].plan = nil
+        hosts[h].deferredResume = nil
         hosts[h].activity = nil
         hosts[h].lastReported = nil
         hosts[h].lastReportAt = nil

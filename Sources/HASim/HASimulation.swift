@@ -174,7 +174,7 @@ public struct HASimulation {
             queue.push(.fenceTick(h, epoch: epoch), at: time + hosts[h].globalDelay(Double(Self.fenceIntervalMs)))
         case .guardCheck(let h, let generation):
             guard hosts[h].hostUp, generation == hosts[h].guardGeneration else { return }
-            if let until = hosts[h].pausedUntil, time < until { queue.push(event, at: until); return }
+            if let until = hosts[h].pausedUntil { queue.push(event, at: max(until, time)); return }
             guardCheck(h)
         case .walTick(let h):
             queue.push(.walTick(h), at: time + Self.walTickMs)
@@ -183,7 +183,7 @@ public struct HASimulation {
             releaseCommits(h)
         case .postgresDone(let h, let epoch, let op):
             guard hosts[h].hostUp, hosts[h].pg.epoch == epoch, hosts[h].pg.operation?.id == op else { return }
-            if let until = hosts[h].pausedUntil, time < until { queue.push(event, at: until); return }
+            if let until = hosts[h].pausedUntil { queue.push(event, at: max(until, time)); return }
             finishPostgresOperation(h)
         case .roundDeadline(let h, let epoch, let round):
             guard agentEvent(h, epoch, event) else { return }
@@ -216,8 +216,8 @@ public struct HASimulation {
     mutating func agentEvent(_ h: Int, _ epoch: Int, _ event: Event) -> Bool {
         let host = hosts[h]
         guard host.hostUp, host.raft != nil, epoch == host.agentEpoch else { return false }
-        if let until = host.pausedUntil, time < until { queue.push(event, at: until); return false }
-        if let until = host.agentFrozenUntil, time < until { queue.push(event, at: until); return false }
+        if let until = host.pausedUntil { queue.push(event, at: max(until, time)); return false }
+        if let until = host.agentFrozenUntil { queue.push(event, at: max(until, time)); return false }
         return true
     }
 

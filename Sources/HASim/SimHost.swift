@@ -64,6 +64,8 @@ struct SimHost {
     var gathering: (id: Int, term: UInt64, statuses: [String: MemberStatus])?
     /// The decision being carried out.
     var plan: Plan?
+    /// What the plan's current step waited for finished while the agent was stopped: its outcome.
+    var deferredResume: Bool?
     /// Quick lease re-checks made in a term (as the agent does for a new leader).
     var leaseRechecks: (term: UInt64, count: Int) = (0, 0)
     /// The last `wait` reason traced (as the agent logs it on change).
@@ -72,7 +74,8 @@ struct SimHost {
     // MARK: Lease fence (a timer in the agent process) and the fence guard (its own process)
 
     var fenceArmedTerm: Term?
-    var fenceHasPID = false
+    /// The guard is armed (for the postmaster, or for the data directory before a start).
+    var guardArmed = false
     /// The guard's deadline (local ms), while armed with a pid.
     var guardDeadline: Double?
     var guardGeneration = 0
@@ -92,12 +95,14 @@ struct SimHost {
     }
 
     /// The agent process runs now (the host is up and neither it nor the agent is stopped).
+    /// A pause or freeze lasts until its `resume` or `thaw` event has run (not merely until its
+    /// time), so nothing of the host runs at that instant before the guard and the fence looked.
     func agentRuns(at time: Int) -> Bool {
-        hostUp && !(pausedUntil.map { time < $0 } ?? false) && !(agentFrozenUntil.map { time < $0 } ?? false) && raft != nil
+        hostUp && pausedUntil == nil && agentFrozenUntil == nil && raft != nil
     }
 
     /// The host's processes run now (Postgres and the guard).
-    func hostRuns(at time: Int) -> Bool { hostUp && !(pausedUntil.map { time < $0 } ?? false) }
+    func hostRuns(at time: Int) -> Bool { hostUp && pausedUntil == nil }
 
     /// The lease as the runtime hands it out: its term and local deadline.
     var lease: (term: Term, deadline: Double)? {

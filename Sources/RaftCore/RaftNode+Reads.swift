@@ -20,7 +20,11 @@ extension RaftNode {
         try requestRead(requestID: requestID, allowLease: true)
     }
 
-    var committedInCurrentTerm: Bool { log.term(of: log.committed) == term }
+    /// Whether an entry of the current term is committed: on a leader, only then does its
+    /// commit index (and so its applied state, once applied up to it) include everything any
+    /// earlier leader committed. A new leader's state machine may be stale until then; reads
+    /// (`leaseRead`, `readIndex`) wait for it.
+    public var committedInCurrentTerm: Bool { log.term(of: log.committed) == term }
 
     var pendingReadCount: Int {
         readsAwaitingCommit.count + readsForNextRound.count + pendingRounds.reduce(0) { $0 + $1.reads.count }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import PGNode
 
@@ -18,11 +19,16 @@ struct GuardCommand: ParsableCommand {
         commandName: "guard",
         abstract: "For the agent's internal use: the fence guard that stops Postgres when the agent's lease deadline passes unrenewed.",
         discussion: """
-        Reads `arm <postmaster-pid> <deadline-ns>`, `renew <deadline-ns>` and `disarm` lines on \
+        Reads `arm <postmaster-pid> <deadline-ns>`, `arm-datadir <deadline-ns>` (with --data-dir), \
+        `renew <deadline-ns>` and `disarm` lines on \
         stdin (deadlines are absolute CLOCK_MONOTONIC nanoseconds). Started by `pgha run`; not \
         meant to be run by hand except for tests.
         """
     )
+
+    @Option(name: .customLong("data-dir"),
+            help: "The Postgres data directory, for `arm-datadir` (the postmaster its postmaster.pid names).")
+    var dataDirectory: String?
 
     @Option(name: .customLong("expect-command"),
             help: "Signal a pid only while its /proc comm or argv[0] names this program.")
@@ -36,7 +42,7 @@ struct GuardCommand: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)  // a closed stderr must not kill the guard
-        var runner = GuardLoop(expectCommand: expectCommand)
+        var runner = GuardLoop(expectCommand: expectCommand, dataDirectory: dataDirectory)
         Glibc.exit(runner.run())
     }
 }
@@ -44,12 +50,17 @@ struct GuardCommand: ParsableCommand {
 /// The guard's poll loop: reads stdin, feeds `FenceGuard`, performs its effects.
 struct GuardLoop {
     let expectCommand: String
+    /// Where `arm-datadir` looks for the postmaster (`<dir>/postmaster.pid`).
+    let dataDirectory: String?
     var state = FenceGuard()
     var lines = FenceGuardLineBuffer()
     var inputOpen = true
     let me = getpid()
 
-    init(expectCommand: String) { self.expectCommand = expectCommand }
+    init(expectCommand: String, dataDirectory: String? = nil) {
+        self.expectCommand = expectCommand
+        self.dataDirectory = dataDirectory
+    }
 
     /// Runs until `FenceGuard` says to exit; returns the exit status.
     mutating func run() -> Int32 {
@@ -58,6 +69,7 @@ struct GuardLoop {
         while true {
             var now = MonotonicInstant.now()
             if let status = perform(state.step(.tick, at: now)) { return status }
+            if let status = watchDataDirectory(at: now) { return status }
             for pid in state.watchedPIDs where ProcessIdentity.of(pid: pid, expected: expectCommand) != .matches {
                 if let status = perform(state.step(.processGone(pid: pid), at: now)) { return status }
             }
@@ -77,12 +89,33 @@ struct GuardLoop {
                     let input = input(for: piece)
                     if let status = perform(state.step(input, at: now)) { return status }
                     if case .command(.arm(let pid, _)) = input { checkArmed(pid) }
+                    if case .command(.armDataDirectory) = input, dataDirectory == nil {
+                        log("warning: arm-datadir without --data-dir: no postmaster can be found to watch or fence")
+                    }
+                    if let status = watchDataDirectory(at: now) { return status }
                 }
             } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                 if n < 0 { log("reading stdin failed (\(String(cString: strerror(errno)))); treating it as closed") }
                 if let status = endOfInput(at: now) { return status }
             }
         }
+    }
+
+    /// While armed for the data directory: the live postmaster its `postmaster.pid` names (the
+    /// first line), if any, goes to the state machine.
+    private mutating func watchDataDirectory(at now: MonotonicInstant) -> Int32? {
+        guard state.watchesDataDirectory, let dataDirectory,
+              let pid = Self.postmasterPID(inDataDirectory: dataDirectory),
+              ProcessIdentity.of(pid: pid, expected: expectCommand) == .matches else { return nil }
+        return perform(state.step(.dataDirectoryPostmaster(pid: pid), at: now))
+    }
+
+    /// The pid on the first line of `<dir>/postmaster.pid`, if the file exists and holds one.
+    static func postmasterPID(inDataDirectory dir: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: dir + "/postmaster.pid", encoding: .utf8),
+              let first = text.split(separator: "\n", maxSplits: 1).first,
+              let pid = Int32(first.trimmingCharacters(in: .whitespaces)), pid > 1 else { return nil }
+        return pid
     }
 
     /// Warns at once when the agent arms for a pid the guard would not signal.

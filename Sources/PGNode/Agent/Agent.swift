@@ -148,14 +148,25 @@ public actor Agent {
         lastLocal = local
         guard let status = await runtime.status() else { return }
         let lease = await runtime.leaderLease()
-        if let (rev, items) = try? await runtime.list(prefix: "", linearizable: false) {
-            _ = rev
+        // A leader reads linearizably: the read waits until an entry of its term is committed,
+        // so a new leader never decides on a copy that lacks an earlier leader's last writes
+        // (a stale `sync` key let the HA simulator promote a member that was not in sync). A
+        // leader that cannot read decides nothing this time; a follower's local copy is enough
+        // for what it decides.
+        let linearizable = status.role == .leader
+        do {
+            let (_, items) = try await runtime.list(prefix: "", linearizable: linearizable)
             let (view, problems) = ClusterState.view(from: items)
             lastView = view
             // At the first read with a leader known (this copy of the store then holds the
             // member's report from before the restart), take back a schedule from it.
             if status.leader != nil { restoreScheduledRestart(from: view) }
             for p in problems { logger.warning("unreadable store key", metadata: ["problem": "\(p)"]) }
+        } catch {
+            if linearizable {
+                logger.info("leader: the store read did not complete; deciding on the next cycle", metadata: ["error": "\(error)"])
+                return
+            }
         }
         var voters: [UInt64: String] = [:]
         for v in status.membership.voters { voters[v.rawValue] = config.memberNames[v] ?? "node\(v.rawValue)" }

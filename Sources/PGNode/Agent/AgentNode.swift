@@ -89,29 +89,28 @@ public final class AgentNode: Sendable {
         clientConfig.attemptTimeout = .seconds(2)
         clientConfig.requestTimeout = .seconds(5)
         let client = StoreClient(config: clientConfig, group: MultiThreadedEventLoopGroup.singleton, logger: quiet)
-        let guardLink = guardExecutable.map { FenceGuardLink(executable: $0, logger: logger) }
+        let guardLink = guardExecutable.map {
+            FenceGuardLink(executable: $0, arguments: ["guard", "--data-dir", config.postgres.dataDirectory], logger: logger)
+        }
         try guardLink?.start()
         let watchdog = Watchdog(settings: config.watchdog, logger: logger)
         let watchdogTimeout = config.watchdog.timeoutSeconds(
             minimumElectionTimeout: .milliseconds(config.store.tickMilliseconds * config.store.electionTicks))
-        // The guard watches a postmaster by pid, so it is armed once the pid is known (the
-        // lease fence covers the moments before); renewals before that are not sent.
-        let guardArmed = NIOLockedValueBox(false)
+        // The guard is armed before a primary is started, while its pid is not known yet, for
+        // the data directory (it watches the postmaster postmaster.pid names): an agent frozen
+        // between the spawn and `arm(pid:)` cannot leave a primary unguarded. Found by the HA
+        // simulator (a start as primary, then an agent freeze past the lease).
         let hooks = FenceHooks(
             arm: { pid, deadline in
                 do { try watchdog.activate(timeoutSeconds: watchdogTimeout) } catch { return false }
-                if let pid, let guardLink {
-                    guardLink.arm(pid: pid, deadline: deadline)
-                    guardArmed.withLockedValue { $0 = true }
-                }
+                if let pid { guardLink?.arm(pid: pid, deadline: deadline) } else { guardLink?.armDataDirectory(deadline: deadline) }
                 return true
             },
             renew: { deadline in
-                if guardArmed.withLockedValue({ $0 }) { guardLink?.renew(deadline: deadline) }
+                guardLink?.renew(deadline: deadline)
                 watchdog.keepalive()
             },
             disarm: {
-                guardArmed.withLockedValue { $0 = false }
                 guardLink?.disarm()
                 watchdog.disable()
             })

@@ -1,7 +1,10 @@
 /// The fence guard's decisions, as a value-type state machine without processes or clocks:
 /// `pgha guard` feeds it what it read and the time, and performs the effects it returns.
 ///
-/// It is either disarmed or armed with a postmaster pid and a `CLOCK_MONOTONIC` deadline.
+/// It is disarmed, armed with a postmaster pid and a `CLOCK_MONOTONIC` deadline, or armed for the
+/// data directory (`arm-datadir`: a primary is being started and its pid is not known yet; the
+/// caller feeds `.dataDirectoryPostmaster` with the pid `postmaster.pid` names while
+/// `watchesDataDirectory` is true).
 /// Guarantees:
 /// - **Fence on time.** Whatever the input, the first `step` at or after an armed deadline
 ///   fences before it applies the input: a renewal that arrives late (even one that was written
@@ -9,6 +12,10 @@
 ///   next `arm`. `nextWakeup(after:)` names the deadline, so a caller that wakes then fences on time.
 /// - **The deadline is authoritative.** `arm` and `renew` take the deadline they carry, earlier
 ///   or later than the current one; a deadline already past fences at once.
+/// - **No gap before the pid is known.** Armed for the data directory, the first postmaster seen
+///   there is watched as if armed for its pid; past the deadline, every postmaster seen there is
+///   fenced — also one spawned after the deadline by an agent that was frozen in between — until
+///   the next `arm`, `arm-datadir` or `disarm`.
 /// - **A fenced postmaster dies.** Fencing sends SIGQUIT (Postgres's immediate shutdown); if the
 ///   process is still there `escalationGrace` later, SIGKILL. This holds whatever commands arrive
 ///   in between (a later `disarm` or `arm` does not cancel it); the caller reports
@@ -24,6 +31,10 @@ public struct FenceGuard: Sendable {
     public enum Phase: Hashable, Sendable {
         case disarmed
         case armed(pid: Int32, deadline: MonotonicInstant)
+        /// Watching the data directory for the postmaster being started, until `deadline`.
+        case armedForDataDirectory(deadline: MonotonicInstant)
+        /// The data-directory deadline passed: every postmaster seen there is fenced.
+        case fencingDataDirectory
     }
 
     /// The signals a fence sends.
@@ -56,6 +67,8 @@ public struct FenceGuard: Sendable {
         case tick
         /// A pid in `watchedPIDs` has exited (or is no longer the expected program).
         case processGone(pid: Int32)
+        /// The data directory's `postmaster.pid` names this live postmaster.
+        case dataDirectoryPostmaster(pid: Int32)
     }
 
     /// A postmaster that was sent SIGQUIT and has not been seen gone yet.
@@ -81,6 +94,10 @@ public struct FenceGuard: Sendable {
     public private(set) var inputEnded = false
     /// Whether `.exit` was returned; every later step returns nothing.
     public private(set) var exited = false
+    /// When input ended, if it did.
+    private var inputEndedAt: MonotonicInstant?
+    /// Postmasters fenced while `.fencingDataDirectory` (each is fenced once).
+    private var fencedInDataDirectory: Set<Int32> = []
 
     /// A disarmed guard. `escalationGrace` is the time from SIGQUIT to SIGKILL.
     public init(escalationGrace: Duration = .seconds(1), livenessPollInterval: Duration = .milliseconds(20)) {
@@ -91,13 +108,25 @@ public struct FenceGuard: Sendable {
     /// The pids the caller should check for exit before each step (fenced, not yet gone).
     public var watchedPIDs: [Int32] { escalations.map(\.pid) }
 
+    /// Whether the caller should read the data directory's `postmaster.pid` and feed a live
+    /// postmaster it names as `.dataDirectoryPostmaster` (every `livenessPollInterval`).
+    public var watchesDataDirectory: Bool {
+        switch phase {
+        case .armedForDataDirectory, .fencingDataDirectory: true
+        case .disarmed, .armed: false
+        }
+    }
+
     /// When the caller must call `step(.tick, at:)` at the latest, if nothing else happens
     /// first; `nil` means only input can change anything.
     public func nextWakeup(after now: MonotonicInstant) -> MonotonicInstant? {
         if exited { return nil }
         var candidates: [MonotonicInstant] = escalations.map(\.killAt)
-        if case .armed(_, let deadline) = phase { candidates.append(deadline) }
-        if !escalations.isEmpty { candidates.append(now.advanced(by: livenessPollInterval)) }
+        switch phase {
+        case .armed(_, let deadline), .armedForDataDirectory(let deadline): candidates.append(deadline)
+        case .disarmed, .fencingDataDirectory: break
+        }
+        if !escalations.isEmpty || watchesDataDirectory { candidates.append(now.advanced(by: livenessPollInterval)) }
         return candidates.min()
     }
 
@@ -112,30 +141,57 @@ public struct FenceGuard: Sendable {
             if case .armed(let old, _) = phase, old != pid {
                 effects.append(.log("re-armed for postmaster \(pid) (was \(old), which is no longer watched)"))
             }
-            phase = .armed(pid: pid, deadline: deadline)
+            setPhase(.armed(pid: pid, deadline: deadline))
             effects.append(.log("armed for postmaster \(pid), deadline in \(Self.describe(deadline.duration(since: now)))"))
             expire(at: now, into: &effects)
+        case .command(.armDataDirectory(let deadline)):
+            setPhase(.armedForDataDirectory(deadline: deadline))
+            effects.append(.log("armed for the postmaster being started in the data directory, "
+                + "deadline in \(Self.describe(deadline.duration(since: now)))"))
+            expire(at: now, into: &effects)
         case .command(.renew(let deadline)):
-            guard case .armed(let pid, _) = phase else {
+            switch phase {
+            case .armed(let pid, _): phase = .armed(pid: pid, deadline: deadline)
+            case .armedForDataDirectory: phase = .armedForDataDirectory(deadline: deadline)
+            case .disarmed, .fencingDataDirectory:
                 effects.append(.log("renew ignored: not armed (the deadline passed, or no arm was received)"))
-                break
             }
-            phase = .armed(pid: pid, deadline: deadline)
             expire(at: now, into: &effects)
         case .command(.disarm):
-            if case .armed(let pid, _) = phase {
-                effects.append(.log("disarmed; postmaster \(pid) is no longer watched"))
+            switch phase {
+            case .armed(let pid, _): effects.append(.log("disarmed; postmaster \(pid) is no longer watched"))
+            case .armedForDataDirectory, .fencingDataDirectory: effects.append(.log("disarmed; the data directory is no longer watched"))
+            case .disarmed: break
             }
-            phase = .disarmed
+            setPhase(.disarmed)
+        case .dataDirectoryPostmaster(let pid):
+            switch phase {
+            case .armedForDataDirectory(let deadline):
+                phase = .armed(pid: pid, deadline: deadline)
+                effects.append(.log("the data directory's postmaster is \(pid); watching it"))
+            case .fencingDataDirectory where !fencedInDataDirectory.contains(pid):
+                effects.append(.log("postmaster \(pid) runs in the data directory after the deadline passed: fencing it"))
+                fencedInDataDirectory.insert(pid)
+                fence(pid: pid, at: now, into: &effects)
+                phase = .fencingDataDirectory
+            case .fencingDataDirectory, .armed, .disarmed:
+                break
+            }
         case .malformed(let error):
             effects.append(.log("ignored a malformed line: \(error)"))
         case .endOfInput:
             inputEnded = true
-            if case .armed(let pid, let deadline) = phase {
+            inputEndedAt = now
+            switch phase {
+            case .armed(let pid, let deadline):
                 effects.append(.log("input closed while armed (deadline in \(Self.describe(deadline.duration(since: now)))): "
                     + "the agent died or let go; fencing postmaster \(pid) at once"))
                 fence(pid: pid, at: now, into: &effects)
-            } else {
+            case .armedForDataDirectory, .fencingDataDirectory:
+                effects.append(.log("input closed while watching the data directory: the agent died or let go; "
+                    + "fencing any postmaster there for \(Self.describe(escalationGrace))"))
+                phase = .fencingDataDirectory
+            case .disarmed:
                 effects.append(.log("input closed while disarmed"))
             }
         case .tick:
@@ -146,7 +202,8 @@ public struct FenceGuard: Sendable {
             }
             escalations.removeAll { $0.pid == pid }
         }
-        if inputEnded && escalations.isEmpty {
+        let stillWatching = phase == .fencingDataDirectory && inputEndedAt.map { now < $0.advanced(by: escalationGrace) } ?? false
+        if inputEnded && escalations.isEmpty && !stillWatching {
             effects.append(.log("exiting: input closed and nothing left to fence"))
             effects.append(.exit(status: 0))
             exited = true
@@ -155,10 +212,24 @@ public struct FenceGuard: Sendable {
     }
 
     private mutating func expire(at now: MonotonicInstant, into effects: inout [Effect]) {
-        guard case .armed(let pid, let deadline) = phase, now >= deadline else { return }
-        effects.append(.log("deadline passed \(Self.describe(now.duration(since: deadline))) ago unrenewed: "
-            + "fencing postmaster \(pid)"))
-        fence(pid: pid, at: now, into: &effects)
+        switch phase {
+        case .armed(let pid, let deadline) where now >= deadline:
+            effects.append(.log("deadline passed \(Self.describe(now.duration(since: deadline))) ago unrenewed: "
+                + "fencing postmaster \(pid)"))
+            fence(pid: pid, at: now, into: &effects)
+        case .armedForDataDirectory(let deadline) where now >= deadline:
+            effects.append(.log("deadline passed \(Self.describe(now.duration(since: deadline))) ago unrenewed before the "
+                + "postmaster's pid was known: fencing every postmaster in the data directory until the agent arms again"))
+            setPhase(.fencingDataDirectory)
+        default:
+            break
+        }
+    }
+
+    /// Changes the phase; leaving `.fencingDataDirectory` forgets which postmasters it fenced.
+    private mutating func setPhase(_ next: Phase) {
+        if next != .fencingDataDirectory { fencedInDataDirectory = [] }
+        phase = next
     }
 
     private mutating func fence(pid: Int32, at now: MonotonicInstant, into effects: inout [Effect]) {

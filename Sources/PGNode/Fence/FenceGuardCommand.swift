@@ -3,6 +3,10 @@
 ///
 /// The protocol, one command per `\n`-terminated line of ASCII, fields separated by spaces:
 /// - `arm <postmaster-pid> <deadline>`: fence that pid when the deadline passes unrenewed;
+/// - `arm-datadir <deadline>`: a postmaster is about to be started as primary and its pid is not
+///   known yet: watch whichever postmaster the data directory's `postmaster.pid` names (the guard
+///   is started with `--data-dir`); once the deadline passes unrenewed, fence every postmaster
+///   that runs there, also one that starts later, until the next `arm`, `arm-datadir` or `disarm`;
 /// - `renew <deadline>`: move the deadline (earlier or later: the lease's deadline is authoritative);
 /// - `disarm`: stop watching.
 ///
@@ -16,17 +20,19 @@
 /// error saying what was wrong. `line` always parses back to the same command.
 public enum FenceGuardCommand: Hashable, Sendable {
     case arm(pid: Int32, deadline: MonotonicInstant)
+    case armDataDirectory(deadline: MonotonicInstant)
     case renew(deadline: MonotonicInstant)
     case disarm
 
     /// The longest line (without its newline) the guard accepts; longer ones are dropped whole.
-    /// The longest valid line is `arm` + a 10-digit pid + a 20-digit deadline: 37 bytes.
+    /// The longest valid line is `arm` + a 10-digit pid + a 20-digit deadline: 35 bytes.
     public static let maximumLineLength = 128
 
     /// The command as one protocol line, without the trailing newline.
     public var line: String {
         switch self {
         case .arm(let pid, let deadline): "arm \(pid) \(deadline.nanoseconds)"
+        case .armDataDirectory(let deadline): "arm-datadir \(deadline.nanoseconds)"
         case .renew(let deadline): "renew \(deadline.nanoseconds)"
         case .disarm: "disarm"
         }
@@ -50,12 +56,13 @@ public enum FenceGuardCommand: Hashable, Sendable {
             }
             guard let deadline = decimal(arguments[1]) else { return .failure(.badDeadline(String(arguments[1]))) }
             return .success(.arm(pid: pid, deadline: MonotonicInstant(nanoseconds: deadline)))
-        case "renew":
+        case "renew", "arm-datadir":
             guard arguments.count == 1 else {
-                return .failure(.wrongArgumentCount(verb: "renew", expected: 1, got: arguments.count))
+                return .failure(.wrongArgumentCount(verb: String(verb), expected: 1, got: arguments.count))
             }
-            guard let deadline = decimal(arguments[0]) else { return .failure(.badDeadline(String(arguments[0]))) }
-            return .success(.renew(deadline: MonotonicInstant(nanoseconds: deadline)))
+            guard let ns = decimal(arguments[0]) else { return .failure(.badDeadline(String(arguments[0]))) }
+            let deadline = MonotonicInstant(nanoseconds: ns)
+            return .success(verb == "renew" ? .renew(deadline: deadline) : .armDataDirectory(deadline: deadline))
         case "disarm":
             guard arguments.isEmpty else {
                 return .failure(.wrongArgumentCount(verb: "disarm", expected: 0, got: arguments.count))
@@ -93,7 +100,7 @@ public enum FenceGuardCommandError: Error, Hashable, Sendable, CustomStringConve
         case .unterminated(let n):
             "input ended in the middle of a line (\(n) bytes without a newline)"
         case .unknownVerb(let v):
-            "unknown command \(Self.quoted(v)); expected arm, renew or disarm"
+            "unknown command \(Self.quoted(v)); expected arm, arm-datadir, renew or disarm"
         case .wrongArgumentCount(let verb, let expected, let got):
             "\(verb) takes \(expected) argument\(expected == 1 ? "" : "s"), got \(got)"
         case .badPID(let p):

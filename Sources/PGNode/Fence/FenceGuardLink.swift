@@ -36,6 +36,25 @@ public final class FenceGuardLink: Sendable {
     private enum Desired: Equatable, Sendable {
         case disarmed
         case armed(pid: Int32, deadline: MonotonicInstant)
+        case armedDataDirectory(deadline: MonotonicInstant)
+
+        /// The command that restores this whole state in a guard (nil: a fresh guard has it).
+        var command: FenceGuardCommand? {
+            switch self {
+            case .disarmed: nil
+            case .armed(let pid, let deadline): .arm(pid: pid, deadline: deadline)
+            case .armedDataDirectory(let deadline): .armDataDirectory(deadline: deadline)
+            }
+        }
+
+        /// The same arming with another deadline (nil while disarmed).
+        func renewed(until deadline: MonotonicInstant) -> Desired? {
+            switch self {
+            case .disarmed: nil
+            case .armed(let pid, _): .armed(pid: pid, deadline: deadline)
+            case .armedDataDirectory: .armedDataDirectory(deadline: deadline)
+            }
+        }
     }
 
     /// The running guard. `Process` is used only through thread-safe reads (`isRunning`,
@@ -131,18 +150,30 @@ public final class FenceGuardLink: Sendable {
         }
     }
 
-    /// Moves the deadline of the armed guard (earlier or later). Without a preceding `arm` it
-    /// does nothing but log a warning: the link does not know which pid to watch.
+    /// Tells the guard that a postmaster is about to be started as primary, its pid not known
+    /// yet: it watches the postmaster the data directory's `postmaster.pid` names (the guard runs
+    /// with `--data-dir`), and past `deadline` unrenewed fences every postmaster there until the
+    /// next `arm`, `armDataDirectory` or `disarm`. Call `arm(pid:deadline:)` once the pid is known.
+    public func armDataDirectory(deadline: NIODeadline) {
+        let instant = MonotonicInstant(deadline)
+        deliver { s in
+            s.desired = .armedDataDirectory(deadline: instant)
+            return .armDataDirectory(deadline: instant)
+        }
+    }
+
+    /// Moves the deadline of the armed guard (earlier or later). Without a preceding `arm` or
+    /// `armDataDirectory` it does nothing but log a warning: the link does not know what to watch.
     public func renew(deadline: NIODeadline) {
         let instant = MonotonicInstant(deadline)
         var unarmed = false
         deliver { s in
-            guard case .armed(let pid, _) = s.desired else {
+            guard let next = s.desired.renewed(until: instant) else {
                 unarmed = true
                 return nil
             }
-            s.desired = .armed(pid: pid, deadline: instant)
-            return s.inSync ? .renew(deadline: instant) : .arm(pid: pid, deadline: instant)
+            s.desired = next
+            return s.inSync ? .renew(deadline: instant) : next.command
         }
         if unarmed, case .log = logLimiter.admit("renew-unarmed") {
             logger.warning("fence guard renew without arm ignored: call arm(pid:deadline:) when the postmaster starts as primary")
@@ -292,10 +323,7 @@ public final class FenceGuardLink: Sendable {
             }
             s.child = child
             s.inSync = false
-            let command: FenceGuardCommand
-            switch s.desired {
-            case .armed(let pid, let deadline): command = .arm(pid: pid, deadline: deadline)
-            case .disarmed:
+            guard let command = s.desired.command else {
                 s.inSync = true  // a fresh guard is disarmed
                 return (nil, false, s.desired)
             }
