@@ -454,8 +454,9 @@ class PatroniCluster:
         return None
 
     def healthy(self, exclude=()):
-        """True when /cluster shows one running leader and every other member (except
-        ``exclude``) streaming."""
+        """True when /cluster shows one running leader, every other member (except
+        ``exclude``) streaming and, in modes on/quorum, at least one of them a synchronous
+        (sync_standby / quorum_standby) replica."""
         try:
             c = self.cluster()
         except RuntimeError:
@@ -469,7 +470,15 @@ class PatroniCluster:
             return False
         leaders = [m for m in ms.values() if m.get("role") == "leader" and m.get("state") == "running"]
         replicas = [m for m in ms.values() if m.get("role") != "leader" and m.get("state") == "streaming"]
-        return len(leaders) == 1 and len(replicas) == len(want) - 1
+        if not (len(leaders) == 1 and len(replicas) == len(want) - 1):
+            return False
+        # In synchronous modes the cluster is only failover-ready once Patroni has published
+        # a synchronous standby in the DCS (/sync key): until then no replica may be promoted.
+        # /cluster shows that as role sync_standby (on) or quorum_standby (quorum).
+        sync_role = {"on": "sync_standby", "quorum": "quorum_standby"}.get(self.mode)
+        if sync_role and len(want) > 1:
+            return any(m.get("role") == sync_role for m in replicas)
+        return True
 
     def wait_healthy(self, timeout=120.0, exclude=(), interval=0.25):
         """Poll /cluster until healthy (see :meth:`healthy`); return it, or raise TimeoutError."""
@@ -490,10 +499,13 @@ class PatroniCluster:
             time.sleep(interval)
         raise TimeoutError("cluster not healthy after %.0fs: %s" % (timeout, json.dumps(c)))
 
-    def switchover(self, to=None, timeout=60.0):
+    def switchover(self, to=None, timeout=60.0, wait_healthy=True):
         """POST /switchover to the leader (candidate host ``to`` or Patroni's choice).
-        Returns {'status', 'response', 'returned_after_s', 'new_primary'}; the call returns
-        when Patroni says the switchover is done."""
+
+        Returns {'status', 'response', 'returned_after_s', 'new_primary'} (+ 'healthy_after_s'
+        with ``wait_healthy``: until one leader and all replicas streaming again). Patroni's
+        POST returns when it considers the switchover done (200), or with 412 when refused
+        (e.g. in mode 'on' the candidate must be the sync_standby) or 503 when it failed."""
         leader = self.primary()
         if leader is None:
             raise RuntimeError("no leader to switch over from")
@@ -504,8 +516,12 @@ class PatroniCluster:
         st, resp = self.topo.call_in(leader, _http, "POST", self.rest_url(leader, "/switchover"),
                                      body, timeout)
         dt = time.monotonic() - t0
-        return {"status": st, "response": resp, "returned_after_s": round(dt, 3),
-                "new_primary": self.primary()}
+        out = {"status": st, "response": resp, "returned_after_s": round(dt, 3)}
+        if wait_healthy:
+            self.wait_healthy(timeout)
+            out["healthy_after_s"] = round(time.monotonic() - t0, 3)
+        out["new_primary"] = self.primary()
+        return out
 
     def dsn_multi(self, read_write=True, dbname="postgres", **extra):
         """libpq multi-host string over all hosts (target_session_attrs read-write or any,
@@ -590,12 +606,15 @@ class WriteProbe:
 
     It keeps one connection and reconnects (multi-host DSN, target_session_attrs) after
     any error. TCP keepalives and tcp_user_timeout bound how long a dead server can stall
-    an attempt. Table ``fault_probe`` is created when missing.
+    an attempt; statement_timeout (``timeout_ms``) bounds a commit stuck waiting for a
+    synchronous standby, and such a commit (Postgres warns "canceling wait for synchronous
+    replication" and commits locally) is recorded as a failure, SyncRepTimeout.
+    Table ``fault_probe`` is created when missing.
     """
 
-    def __init__(self, topology, dsn, host="c", interval=0.05, label="probe"):
+    def __init__(self, topology, dsn, host="c", interval=0.05, label="probe", timeout_ms=3000):
         self.topo, self.dsn, self.host = topology, dsn, host
-        self.interval, self.label = interval, label
+        self.interval, self.label, self.timeout_ms = interval, label, timeout_ms
         self.events = []
         self._stop = threading.Event()
         self._thread = None
@@ -604,7 +623,8 @@ class WriteProbe:
     def _connect(self):
         import psycopg2
         c = psycopg2.connect(self.dsn, keepalives=1, keepalives_idle=1, keepalives_interval=1,
-                             keepalives_count=2, tcp_user_timeout=2000)
+                             keepalives_count=2, tcp_user_timeout=2000,
+                             options="-c statement_timeout=%d" % self.timeout_ms)
         c.autocommit = True
         return c
 
@@ -620,11 +640,17 @@ class WriteProbe:
                     with conn.cursor() as cur:
                         cur.execute("CREATE TABLE IF NOT EXISTS fault_probe (id bigserial PRIMARY KEY,"
                                     " at timestamptz DEFAULT now(), label text)")
+                del conn.notices[:]
                 with conn.cursor() as cur:
                     cur.execute("INSERT INTO fault_probe(label) VALUES (%s) RETURNING host(inet_server_addr())",
                                 (self.label,))
                     server = cur.fetchone()[0]
-                ok = True
+                if any("canceling wait for synchronous replication" in n for n in conn.notices):
+                    # statement_timeout fired while the commit waited for the synchronous
+                    # standby: committed locally only, not acknowledged -> not a success.
+                    err = "SyncRepTimeout: commit not confirmed by a synchronous standby"
+                else:
+                    ok = True
             except Exception as e:  # noqa: BLE001
                 err = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
                 if conn is not None:
@@ -697,13 +723,23 @@ class WriteProbe:
 
 # ---------------------------------------------------------------- self-check
 
-def _verify(prefix, workdir, timings_list, mode, restart):
+def _verify(prefix, workdir, timings_list, mode, restart, keep=False):
     versions = ensure_installed()
     print("versions:", json.dumps(versions))
     results = []
+    made_workdir = not os.path.exists(workdir)
+    try:
+        return _verify_runs(prefix, workdir, timings_list, mode, restart, keep, results)
+    finally:
+        if made_workdir and not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _verify_runs(prefix, workdir, timings_list, mode, restart, keep, results):
     for timings in timings_list:
         wd = os.path.join(workdir, timings)
-        with netns.Topology(prefix) as topo, PatroniCluster(topo, wd, mode=mode, timings=timings) as pc:
+        with netns.Topology(prefix) as topo, PatroniCluster(topo, wd, mode=mode, timings=timings,
+                                                                 keep_workdir=keep) as pc:
             t0 = time.monotonic()
             c = pc.start()
             print("[%s/%s] healthy after %.1fs; /cluster:" % (timings, mode, time.monotonic() - t0))
@@ -734,10 +770,11 @@ def _verify(prefix, workdir, timings_list, mode, restart):
                 pc.wait_healthy(180)
                 res["rejoin_s"] = round(time.monotonic() - t1, 2)
                 print("   host %d restarted, rejoined as replica after %.1fs" % (old, res["rejoin_s"]))
-                sw = pc.switchover(to=old)
+                sw = pc.switchover()
                 res["switchover"] = sw
-                print("   switchover to host %d: HTTP %s %r after %.2fs; primary now %s" % (
-                    old, sw["status"], sw["response"], sw["returned_after_s"], sw["new_primary"]))
+                print("   switchover (Patroni's choice): HTTP %s %r, returned after %.2fs, healthy "
+                      "after %.2fs; primary now %s" % (sw["status"], sw["response"], sw["returned_after_s"],
+                                                      sw.get("healthy_after_s", -1), sw["new_primary"]))
             results.append(res)
     print("results:", json.dumps(results))
     return results
@@ -753,13 +790,14 @@ def main(argv=None):
     ap.add_argument("--prefix", default="pghapat")
     ap.add_argument("--workdir", default="/tmp/pgha-patroni-verify")
     ap.add_argument("--no-restart", action="store_true", help="skip the rejoin + switchover step")
+    ap.add_argument("--keep", action="store_true", help="keep the workdir (logs, data) afterwards")
     a = ap.parse_args(argv)
     try:
         if a.install:
             print(json.dumps(ensure_installed(), indent=1))
             return 0
         if a.verify:
-            _verify(a.prefix, a.workdir, a.timings, a.mode, not a.no_restart)
+            _verify(a.prefix, a.workdir, a.timings, a.mode, not a.no_restart, a.keep)
             return 0
     except Skip as e:
         print("skip:", e, file=sys.stderr)

@@ -11,6 +11,7 @@ import Testing
         ("  arm\t77   88  ", .arm(pid: 77, deadline: MonotonicInstant(nanoseconds: 88))),
         ("renew 42", .renew(deadline: MonotonicInstant(nanoseconds: 42))),
         ("renew 42\r", .renew(deadline: MonotonicInstant(nanoseconds: 42))),
+        ("arm-datadir 42", .armDataDirectory(deadline: MonotonicInstant(nanoseconds: 42))),
         ("disarm", .disarm),
         ("disarm ", .disarm),
     ]
@@ -28,6 +29,7 @@ import Testing
         ("arm 12", .wrongArgumentCount(verb: "arm", expected: 2, got: 1)),
         ("arm 12 13 14", .wrongArgumentCount(verb: "arm", expected: 2, got: 3)),
         ("renew", .wrongArgumentCount(verb: "renew", expected: 1, got: 0)),
+        ("arm-datadir 12 13", .wrongArgumentCount(verb: "arm-datadir", expected: 1, got: 2)),
         ("disarm now", .wrongArgumentCount(verb: "disarm", expected: 0, got: 1)),
         ("arm 0 100", .badPID("0")),            // kill(0) = the whole process group
         ("arm 1 100", .badPID("1")),            // init
@@ -58,7 +60,7 @@ import Testing
     }
 
     @Test func errorDescriptionsSayWhatWasWrongAndEscapeTheText() {
-        #expect(E.unknownVerb("fence").description.contains("expected arm, renew or disarm"))
+        #expect(E.unknownVerb("fence").description.contains("expected arm, arm-datadir, renew or disarm"))
         #expect(E.badPID("0").description.contains("from 2 to"))
         let nasty = E.unknownVerb("a\u{1B}[31m\u{0}" + String(repeating: "z", count: 100)).description
         #expect(!nasty.contains("\u{1B}") && !nasty.contains("\u{0}"))

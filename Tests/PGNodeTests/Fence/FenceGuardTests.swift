@@ -10,6 +10,8 @@ private func at(_ ms: UInt64) -> MonotonicInstant { MonotonicInstant(nanoseconds
 
     static func arm(_ pid: Int32, _ deadlineMs: UInt64) -> Input { .command(.arm(pid: pid, deadline: at(deadlineMs))) }
     static func renew(_ deadlineMs: UInt64) -> Input { .command(.renew(deadline: at(deadlineMs))) }
+    static func armDir(_ deadlineMs: UInt64) -> Input { .command(.armDataDirectory(deadline: at(deadlineMs))) }
+    static func seen(_ pid: Int32) -> Input { .dataDirectoryPostmaster(pid: pid) }
 
     /// One scenario: inputs at times (ms), and every non-log effect expected, with its time.
     struct Case: Sendable, CustomTestStringConvertible {
@@ -79,6 +81,25 @@ private func at(_ ms: UInt64) -> MonotonicInstant { MonotonicInstant(nanoseconds
              steps: [(0, arm(100, 300)), (300, .tick), (350, renew(1000)), (360, .processGone(pid: 100)), (2000, .tick),
                      (2100, arm(101, 2200)), (2200, .tick)],
              expected: [(300, .signal(pid: 100, .quit)), (2200, .signal(pid: 101, .quit))]),
+        // Armed for the data directory (a start as primary, the pid not known yet).
+        Case(name: "data directory: the postmaster found there is watched as if armed for its pid",
+             steps: [(0, armDir(300)), (50, seen(500)), (200, renew(400)), (399, .tick), (400, .tick)],
+             expected: [(400, .signal(pid: 500, .quit))]),
+        Case(name: "data directory: past the deadline every postmaster seen there is fenced, each once",
+             steps: [(0, armDir(300)), (300, .tick), (350, seen(500)), (370, seen(500)), (380, .processGone(pid: 500)),
+                     (900, seen(501))],
+             expected: [(350, .signal(pid: 500, .quit)), (900, .signal(pid: 501, .quit))]),
+        Case(name: "data directory: a renewal after the deadline does not rescue it",
+             steps: [(0, armDir(300)), (301, renew(900)), (500, seen(500))],
+             expected: [(500, .signal(pid: 500, .quit))]),
+        Case(name: "data directory: disarm and arm end the watch",
+             steps: [(0, armDir(300)), (300, .tick), (310, .command(.disarm)), (320, seen(500)),
+                     (400, armDir(1000)), (450, seen(501)), (460, arm(501, 2000)), (1500, .tick)],
+             expected: []),
+        Case(name: "data directory: end of input fences what runs there within the grace, then exits",
+             steps: [(0, armDir(10_000)), (5, .endOfInput), (40, seen(500)), (60, .processGone(pid: 500)), (1004, .tick),
+                     (1005, .tick)],
+             expected: [(40, .signal(pid: 500, .quit)), (1005, .exit(status: 0))]),
     ]
 
     @Test(arguments: cases)
@@ -107,6 +128,17 @@ private func at(_ ms: UInt64) -> MonotonicInstant { MonotonicInstant(nanoseconds
         #expect(g.nextWakeup(after: at(1240)) == at(1250))   // the SIGKILL is sooner
         _ = g.step(.processGone(pid: 100), at: at(260))
         #expect(g.nextWakeup(after: at(260)) == nil && g.watchedPIDs.isEmpty)
+    }
+
+    @Test func theDataDirectoryIsPolledWhileWatched() {
+        var g = FenceGuard()
+        #expect(!g.watchesDataDirectory)
+        _ = g.step(Self.armDir(300), at: at(0))
+        #expect(g.watchesDataDirectory && g.nextWakeup(after: at(0)) == at(20))
+        _ = g.step(.tick, at: at(300))
+        #expect(g.phase == .fencingDataDirectory && g.watchesDataDirectory && g.nextWakeup(after: at(300)) == at(320))
+        _ = g.step(Self.arm(9, 900), at: at(310))
+        #expect(!g.watchesDataDirectory && g.nextWakeup(after: at(310)) == at(900))
     }
 
     @Test func logLinesSayWhatHappened() {
