@@ -699,7 +699,7 @@ def _selftest(prefix):
         t.netem(1, loss_pct=50)
         o = subprocess.run(t._wrap(1, ["ping", "-n", "-q", "-c", "40", "-i", "0.05", "-W", "1",
                                        t.address(2)]), stdout=subprocess.PIPE, text=True).stdout
-        print("netem(1, loss 50%%): %s" % re.search(r"\d+% packet loss", o).group(0))
+        print("netem(1, loss 50%%): %s" % re.search(r"[\d.]+% packet loss", o).group(0))
         t.clear_netem(1)
         print("rtt 1->2 after clear_netem:", rtt(1, 2))
     left = [n for n in _list_netns() if n.startswith(prefix + "-")]
