@@ -398,6 +398,20 @@ class PatroniCluster:
         """Every PID this backend started in host i: etcd, Patroni, the postmaster."""
         return sorted(self.pid_map(i).values())
 
+    def _kill_all(self, i):
+        """SIGKILL every process this backend started in host i and anything else left in its
+        namespace; waits for the started ones. Returns the pids signalled."""
+        victims = set(self.pids(i))
+        with contextlib.suppress(Exception):
+            victims |= set(netns._netns_pids(self.topo.ns(i)))
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for p in self._procs[i].values():
+            with contextlib.suppress(Exception):
+                p.wait(5)
+        return victims
+
     def kill_host(self, i, cut_link=False):
         """Simulate host death: kill -9 etcd, Patroni and the postmaster of host i, and every
         other process in its namespace (backends, walsenders, pg_basebackup, ...). With
@@ -406,13 +420,7 @@ class PatroniCluster:
         if cut_link:
             self.topo.link_down(i)
         t = time.monotonic()
-        victims = set(self.pids(i)) | set(netns._netns_pids(self.topo.ns(i)))
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        for p in self._procs[i].values():
-            with contextlib.suppress(Exception):
-                p.wait(5)
+        victims = self._kill_all(i)
         deadline = time.time() + 5
         while time.time() < deadline and any(_pid_alive(p) for p in victims):
             time.sleep(0.02)
@@ -569,15 +577,7 @@ class PatroniCluster:
             if p is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(5)
-            victims = set(self.pids(i))
-            with contextlib.suppress(Exception):
-                victims |= set(netns._netns_pids(self.topo.ns(i)))
-            for pid in victims:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            for p in self._procs[i].values():
-                with contextlib.suppress(Exception):
-                    p.wait(5)
+            self._kill_all(i)
         for f in self._logs:
             with contextlib.suppress(Exception):
                 f.close()
