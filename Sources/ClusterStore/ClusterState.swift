@@ -52,7 +52,7 @@ public enum ClusterState {
                 case (.member(let name), .member(let m)):
                     if nowUnixMs > m.reportedAtUnixMs &+ staleAfterMs { view.staleMembers[name] = m } else { view.members[name] = m }
                 case (_, .member): break
-                case (_, .history(let h)): view.history = h
+                case (_, .history(let h)): view.history = HistoryRow.inTimelineOrder(h)
                 case (_, .status(let s)):
                     view.lastPrimaryLSN = s.lsn
                     view.lastPrimary = s.member
@@ -135,9 +135,9 @@ public struct TimelineReservation: Codable, Hashable, Sendable {
         self.member = member
     }
 
-    /// The number the next promotion takes: above `reserved`, the newest `history` row and the
+    /// The number the next promotion takes: above `reserved`, every `history` row and the
     /// candidate's own timeline.
     public static func next(after reserved: TimelineReservation?, history: [HistoryRow], own: UInt32) -> UInt32 {
-        max(reserved?.timeline ?? 0, history.last?.timeline ?? 0, own) + 1
+        max(reserved?.timeline ?? 0, history.map(\.timeline).max() ?? 0, own) + 1
     }
 }

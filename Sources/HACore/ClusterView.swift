@@ -12,7 +12,11 @@ public struct ClusterView: Hashable, Sendable {
     public var lastPrimary: String?
     /// `status`: the last primary WAL position the leader recorded.
     public var lastPrimaryLSN: LSN?
-    /// `history`: one row per promotion, oldest first.
+    /// `history`: one row per promotion, in timeline order (the order of the promotions, as
+    /// timeline numbers are reserved in increasing order). The store's rows can be in another
+    /// order: a primary cut off right after its promotion may record its row after a later
+    /// promotion's (found by the HA simulator, seed 3783), so readers sort them
+    /// (`HistoryRow.inTimelineOrder`).
     public var history: [HistoryRow]
     /// `config`: the dynamic settings.
     public var config: DynamicConfig
@@ -33,6 +37,14 @@ public struct ClusterView: Hashable, Sendable {
     /// The newest timeline a promotion created, if any.
     public var latestTimeline: UInt32? { history.last?.timeline }
 
+    /// Whether `history` holds a row for `timeline` and, following `parent`, for each of its
+    /// ancestors down to timeline 1 (rows without a parent end the path).
+    public func recordsAncestry(of timeline: UInt32) -> Bool {
+        guard timeline > 1 else { return true }
+        guard let oldest = ancestry(of: timeline).last else { return false }
+        return (oldest.parent ?? 1) <= 1
+    }
+
     /// The rows of `timeline` and its ancestors, newest first, following `parent` while the
     /// rows name it; empty if `timeline` has no row.
     public func ancestry(of timeline: UInt32) -> [HistoryRow] {
@@ -48,6 +60,31 @@ public struct ClusterView: Hashable, Sendable {
 
 /// One promotion, as the `history` key keeps it (Patroni's history rows, with names).
 public struct HistoryRow: Hashable, Sendable, Codable {
+    /// `rows` sorted by timeline (stable, so rows of one timeline keep their order).
+    public static func inTimelineOrder(_ rows: [HistoryRow]) -> [HistoryRow] {
+        rows.enumerated().sorted { ($0.element.timeline, $0.offset) < ($1.element.timeline, $1.offset) }.map(\.element)
+    }
+
+    /// What the primary names as an ancestor's new primary: the timeline history file does not say.
+    public static let unknownPrimary = "unknown"
+
+    /// `rows` with `own` (the primary's own timeline) and a row for each ancestor in `switches`
+    /// (timeline → where it forked, from the primary's timeline history file) that `rows`
+    /// lacks, in timeline order; nil if nothing is missing. An ancestor whose primary died
+    /// before it recorded its row would otherwise leave a gap in every later path, and a
+    /// standby on a timeline off that path would not be recognised as diverged (found by the
+    /// HA simulator, seed 3757 in off mode).
+    public static func completed(_ rows: [HistoryRow], own: HistoryRow, switches: [UInt32: TimelineSwitch]) -> [HistoryRow]? {
+        let present = Set(rows.map(\.timeline))
+        var added: [HistoryRow] = present.contains(own.timeline) ? [] : [own]
+        for (timeline, fork) in switches where timeline != own.timeline && !present.contains(timeline) {
+            added.append(HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: own.atUnixMs,
+                                    reason: "recorded from timeline \(own.timeline)'s history", oldPrimary: nil,
+                                    newPrimary: unknownPrimary, parent: fork.parent))
+        }
+        return added.isEmpty ? nil : inTimelineOrder(rows + added)
+    }
+
     /// The timeline the promotion started.
     public var timeline: UInt32
     /// The WAL position at which the previous timeline ended (the switch point).

@@ -15,7 +15,12 @@
 ///   or hands leadership to the better member; if that transfer does not complete within
 ///   `transfer_timeout`, it promotes itself when it qualifies.
 /// - **Restart in place.** A leader whose own primary crashed starts it again; if it does not
-///   come up within `primary_start_timeout`, it hands leadership to the best replica.
+///   come up within `primary_start_timeout`, it hands leadership to the best replica. It does
+///   not when `history` shows a later timeline than its data's.
+/// - **Timelines are recorded before they acknowledge.** In synchronous modes a new primary
+///   names its synchronous standbys (and so acknowledges commits) only once `history` holds
+///   its timeline, so the restart-in-place rule above always sees a timeline that may hold
+///   acknowledged commits.
 /// - **Rejoin.** A follower whose data last ran as a primary is rewound from the current
 ///   primary before it follows (pg_rewind reports "no rewind required" when it did not
 ///   diverge); when pg_rewind fails it is rebuilt from a base backup (if allowed).
@@ -24,6 +29,9 @@
 public struct HANode: Hashable, Sendable {
     /// Failed actions are retried after this long.
     public static let retryAfterMs: UInt64 = 5_000
+    /// A primary whose timeline `history` does not show asks again this often for its row to
+    /// be recorded (its commits wait for it in synchronous modes).
+    public static let historyRetryMs: UInt64 = 1_000
     /// A former primary that knows of no leader waits this long before it starts in recovery
     /// on its own: a node that just restarted into a live cluster hears from the leader within
     /// an election timeout, and must be rewound from it rather than started (its copy of the
@@ -372,6 +380,23 @@ public struct HANode: Hashable, Sendable {
                 slotsSyncedAt = input.now
                 actions.append(.syncSlots(others))
             }
+            // No commit is acknowledged on a timeline the store's `history` does not show: a
+            // later leader whose data ends on an older timeline reads `history` to decide
+            // whether it may restart in place, and would otherwise discard this timeline's
+            // acknowledged commits. In synchronous modes the primary starts with
+            // `SynchronousStandbyNames.none`, so withholding the sync steps until the row is
+            // recorded keeps every commit waiting (off mode acknowledges at once, within the
+            // loss it allows).
+            // The row of every ancestor too, which the executor reads from the timeline history file.
+            if let r = local.running, !input.cluster.recordsAncestry(of: r.timeline) {
+                if historyRecordedAt.map({ input.now.milliseconds(since: $0) >= Self.historyRetryMs }) ?? true {
+                    historyRecordedAt = input.now
+                    actions.append(.recordPromotion(timeline: r.timeline))
+                }
+                if r.timeline > max(1, input.cluster.latestTimeline ?? 0), input.cluster.config.synchronousMode != .off {
+                    return actions.isEmpty ? [.wait(reason: "primary, recording its timeline in history before it acknowledges commits")] : actions
+                }
+            }
             if let r = local.running, let wal = r.walPosition,
                let step = syncPlanner.next(config: input.cluster.config, me: input.me, inEffect: r.synchronousStandbyNames,
                                            wal: wal, replication: r.replication, members: input.cluster.members,
@@ -380,11 +405,6 @@ public struct HANode: Hashable, Sendable {
                 case .setNames(let names, let reason): actions.append(.setSynchronousStandbyNames(names, reason: reason))
                 case .writeState(let state, let reason): actions.append(.writeSync(state, reason: reason))
                 }
-            }
-            if actions.isEmpty, let r = local.running, r.timeline > max(1, input.cluster.latestTimeline ?? 0),
-               historyRecordedAt.map({ input.now.milliseconds(since: $0) >= Self.retryAfterMs }) ?? true {
-                historyRecordedAt = input.now
-                actions.append(.recordPromotion(timeline: r.timeline))
             }
             return actions
         }
@@ -396,8 +416,13 @@ public struct HANode: Hashable, Sendable {
             // primary_start_timeout. It may be primary only if no later promotion happened.
             if let latest = input.cluster.latestTimeline, control.timeline < latest,
                input.cluster.history.last?.newPrimary != input.me {
-                return handOver(input, reason: "this node's data ends on timeline \(control.timeline) but timeline \(latest) exists")
-                    ?? [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
+                if let handOver = handOver(input, reason: "this node's data ends on timeline \(control.timeline) but timeline \(latest) exists") {
+                    return handOver
+                }
+                // Still the `sync` claim's primary: start in recovery, to be promoted (onto a new
+                // timeline) by the failover rule, which always admits the claim's primary.
+                if holdsTheLastClaim(input), !recentlyFailed(.start, input.now) { return [.startReplica(following: nil)] }
+                return [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
             }
             let began = primaryStartBegan ?? input.now
             primaryStartBegan = began
@@ -526,6 +551,14 @@ public struct HANode: Hashable, Sendable {
         Set(input.cluster.members.keys).union(input.raft.voters.values)
     }
 
+    /// Whether this node's data may be promoted again although `history` shows a later
+    /// timeline: in synchronous modes, while the `sync` key is still this node's claim, no later
+    /// primary acknowledged a commit (a primary writes its own claim before it names a
+    /// synchronous standby, `SyncPlanner`), so this node holds every acknowledged commit.
+    private func holdsTheLastClaim(_ input: HAInput) -> Bool {
+        input.cluster.config.synchronousMode != .off && input.cluster.sync?.leader == input.me
+    }
+
     // MARK: Follower
 
     private mutating func followerActions(_ input: HAInput) -> [HAAction] {
@@ -543,7 +576,7 @@ public struct HANode: Hashable, Sendable {
             // campaign. A former primary stays down unless its data is the newest timeline.
             if stopped, case .initialized(let c) = local.dataDirectory, !recentlyFailed(.start, input.now) {
                 let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
-                    || input.cluster.history.last?.newPrimary == input.me
+                    || input.cluster.history.last?.newPrimary == input.me || holdsTheLastClaim(input)
                 let waited = leaderlessSince.map { input.now.milliseconds(since: $0) >= Self.leaderlessStartDelayMs } ?? false
                 if !c.lastRanAsPrimary || (newest && waited) { return [.startReplica(following: nil)] }
             }
@@ -567,13 +600,19 @@ public struct HANode: Hashable, Sendable {
                         // promoted again: it holds every commit it acknowledged, and in synchronous
                         // modes it may be the only member known to.
                         let newest = input.cluster.latestTimeline.map { c.timeline >= $0 } ?? true
-                            || input.cluster.history.last?.newPrimary == input.me
+                            || input.cluster.history.last?.newPrimary == input.me || holdsTheLastClaim(input)
                         let since = noPrimarySince ?? input.now
                         noPrimarySince = since
                         if c.lastRanAsPrimary, newest, input.now.milliseconds(since: since) >= Self.leaderlessStartDelayMs,
                            !recentlyFailed(.start, input.now) {
                             return [.startReplica(following: nil)]
                         }
+                        // A standby that never ran as primary, behind the newest timeline: in
+                        // recovery it cannot write, and its WAL position counts for the `sync`
+                        // claim's read quorum (kept down, it left a leader unable to promote
+                        // anyone; HA simulator, seed 20 in quorum mode). It is rewound, if it
+                        // diverged, once a primary runs.
+                        if !c.lastRanAsPrimary, !recentlyFailed(.start, input.now) { return [.startReplica(following: nil)] }
                         return [.wait(reason: "a former primary waits for the new primary before rewinding")]
                     }
                     return repairActions(input, leader: leader)

@@ -211,7 +211,7 @@ extension HASimulation {
         case .startPrimary:
             switch plan.phase {
             case 0:
-                guard bugs.contains(.promoteWithoutLease) || armFence(h) else { return .stop }
+                guard bugs.contains(.promoteWithoutLease) || armFence(h, term: plan.input.raft.term) else { return .stop }
                 hosts[h].startedAsPrimary = true
                 note("\(hostName(h)) starts Postgres as primary (restart in place)")
                 return .wait(.postgres(operation: startOperation(h, .start(asPrimary: true), random.int(in: 200...1500))))
@@ -272,7 +272,13 @@ extension HASimulation {
                     plan.phase = 0
                     return reserveTimeline(h, &plan)
                 }
-                guard bugs.contains(.promoteWithoutLease) || armFence(h) else { return .stop }
+                // `pg_ctl promote` fails on a server that is not a running standby (it crashed
+                // while the timeline was being reserved).
+                guard hosts[h].pg.isRunningStandby, !hosts[h].pg.promoting else {
+                    hosts[h].ha.record(.promoteFailed(at: hosts[h].instant(time), reason: "Postgres is not a running standby"))
+                    return .stop
+                }
+                guard bugs.contains(.promoteWithoutLease) || armFence(h, term: plan.input.raft.term) else { return .stop }
                 checkPromotion(h, reason: reason, plan.input)
                 var length = random.int(in: 100...600)
                 if random.chance(0.15) {
@@ -447,11 +453,13 @@ extension HASimulation {
     mutating func appendHistory(_ h: Int, _ plan: inout Plan, reason: String) -> StepResult? {
         plan.attempts += 1
         let current = hosts[h].store.get(ClusterKey.history.path)
-        var rows = current.flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
+        let stored = current.flatMap { ClusterState.decode([HistoryRow].self, $0.value) } ?? []
         let timeline = hosts[h].pg.timeline
-        guard !rows.contains(where: { $0.timeline == timeline }), let fork = hosts[h].pg.switchPoint(of: timeline) else { return nil }
-        rows.append(HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: hosts[h].wallClock(time),
-                               reason: reason, oldPrimary: plan.input.cluster.lastPrimary, newPrimary: hostName(h), parent: fork.parent))
+        let switches = hosts[h].pg.switchPoints()
+        guard let fork = switches[timeline] else { return nil }
+        let own = HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: hosts[h].wallClock(time),
+                             reason: reason, oldPrimary: plan.input.cluster.lastPrimary, newPrimary: hostName(h), parent: fork.parent)
+        guard let rows = HistoryRow.completed(stored, own: own, switches: switches) else { return nil }
         let id = storeWrite(h, .put(key: ClusterKey.history.path, value: ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0), .blocking)
         return .wait(.store(id))
     }
@@ -497,8 +505,10 @@ extension HASimulation {
     /// `LeaseFence.arm`: arms only if the lease is valid now, and arms the guard with it — for
     /// the postmaster's pid, or before a start for the data directory (`arm-datadir`: whatever
     /// postmaster runs there when the deadline passes is fenced), so a start is guarded too.
-    mutating func armFence(_ h: Int) -> Bool {
+    /// `LeaseFence.arm`: with `term`, a lease of another term is refused too.
+    mutating func armFence(_ h: Int, term: UInt64? = nil) -> Bool {
         guard let l = hosts[h].lease, hosts[h].local(time) < l.deadline else { return false }
+        if let term, l.term.rawValue != term { return false }
         hosts[h].fenceArmedTerm = l.term
         if !hosts[h].guardArmed {
             hosts[h].guardArmed = true

@@ -186,6 +186,7 @@ extension HASimulation {
     mutating func restartHost(_ h: Int) {
         hosts[h].hostUp = true
         hosts[h].pg.process = .stopped
+        hosts[h].pg.promoting = false
         hosts[h].pg.stream = nil
         hosts[h].pg.senders = [:]
         note("host \(hostName(h)) is back")

@@ -111,6 +111,11 @@ extension HASimulation {
         let raft = hosts[h].raft!
         if raft.currentRole == .leader {
             propose(on: h, id, operation, for: h)
+        } else if waiter == .blocking {
+            // The agent's decisions write through its own runtime (`RaftRuntime.put`), which
+            // only a leader serves: a write decided before this node lost leadership fails at
+            // once rather than reaching the new leader.
+            queue.push(.storeTimeout(h, epoch: hosts[h].agentEpoch, request: id), at: time)
         } else if let leader = raft.currentLeader, Int(leader.rawValue) - 1 != h {
             send(h, Int(leader.rawValue) - 1, .agent, .storeRequest(id: id, operation: operation))
         } else {

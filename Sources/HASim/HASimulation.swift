@@ -235,7 +235,8 @@ public struct HASimulation {
         violation = HAViolation(property: property, time: time, detail: detail)
         for h in hosts {
             let r = h.raft.map { "\($0.currentRole) term \($0.currentTerm.rawValue)" } ?? "down"
-            note("state of \(h.name): raft \(r); postgres \(h.pg.process) \(h.pg.inRecovery ? "standby" : "primary") tl \(h.pg.timeline) end \(h.pg.lastEnd) records \(h.pg.wal.count) upstream \(h.pg.upstream.map { "\($0 + 1)" } ?? "-") ssn '\(h.pg.synchronousStandbyNames)'")
+            note("state of \(h.name): raft \(r); postgres \(h.pg.process) \(h.pg.inRecovery ? "standby" : "primary") tl \(h.pg.timeline) end \(h.pg.lastEnd) records \(h.pg.wal.count) upstream \(h.pg.upstream.map { "\($0 + 1)" } ?? "-") ssn '\(h.pg.synchronousStandbyNames)'"
+                 + (h.plan.map { p in "; plan at \(p.index < p.actions.count ? "\(p.actions[p.index])" : "end") waiting for \(p.waiting.map { "\($0)" } ?? "nothing")" } ?? "; no plan"))
         }
         note("sync claim: \(committedSync.value.map { "\($0.leader) \($0.members) q\($0.quorum)" } ?? "none")")
     }

@@ -107,11 +107,14 @@ struct SimPostgres {
         return lo
     }
 
-    /// Where `timeline` forked from its parent: the end and timeline of the last record before
-    /// its first (what the timeline history file says); nil if the WAL holds no switch to it.
-    func switchPoint(of timeline: UInt32) -> TimelineSwitch? {
-        guard let first = wal.firstIndex(where: { $0.timeline == timeline }), first > 0 else { return nil }
-        return TimelineSwitch(parent: wal[first - 1].timeline, lsn: LSN(wal[first - 1].end))
+    /// Where each timeline of this WAL (but the first) forked, as the newest timeline's
+    /// history file lists them (`PostgresController.switchPoints`).
+    func switchPoints() -> [UInt32: TimelineSwitch] {
+        var result: [UInt32: TimelineSwitch] = [:]
+        for i in wal.indices.dropFirst() where wal[i].timeline != wal[i - 1].timeline {
+            result[wal[i].timeline] = TimelineSwitch(parent: wal[i - 1].timeline, lsn: LSN(wal[i - 1].end))
+        }
+        return result
     }
 
     mutating func append(_ kind: WALRecord.Kind, bytes: UInt64, at time: Int, timeline: UInt32? = nil) -> Int {

@@ -75,6 +75,13 @@ extension [UInt8] {
         #expect(json.contains("\"old_primary\":\"pg1\"") && json.contains("\"new_primary\":\"pg2\"") && json.contains("\"at_ms\":2"))
     }
 
+    @Test func historyRowsAreInTimelineOrderWhateverTheStoredOrder() {
+        let rows = [HistoryRow(timeline: 3, lsn: LSN(0x3000100), atUnixMs: 1, reason: "failover", oldPrimary: "pg1", newPrimary: "pg3"),
+                    HistoryRow(timeline: 2, lsn: LSN(0x3000060), atUnixMs: 2, reason: "recorded by the primary", oldPrimary: "pg3", newPrimary: "pg1")]
+        let (view, _) = Self.view([("history", ClusterState.encode(rows))])
+        #expect(view.history.map(\.timeline) == [2, 3] && view.latestTimeline == 3)
+    }
+
     @Test func aPartialConfigKeepsTheDefaultsForTheRest() {
         let partial = Self.view([("config", .text(#"{"maximum_lag_on_failover": 0, "use_pg_rewind": false}"#))])
         #expect(partial.problems.isEmpty)
@@ -134,6 +141,8 @@ extension [UInt8] {
         #expect(TimelineReservation.next(after: TimelineReservation(timeline: 5, member: "b"), history: [row(3)], own: 3) == 6,
                 "a reserved number is never reused, even if its promotion never happened")
         #expect(TimelineReservation.next(after: nil, history: [], own: 7) == 8)
+        #expect(TimelineReservation.next(after: nil, history: [row(4), row(2)], own: 1) == 5,
+                "rows out of timeline order (a late recording) still count")
     }
 
     @Test func theTimelineKeyIsPartOfTheLayoutButNotOfTheView() {

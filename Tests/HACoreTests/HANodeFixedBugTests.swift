@@ -46,17 +46,15 @@ import Testing
     /// Found by the HA simulator: a primary whose promotion could not append its `history`
     /// row (the store was cut off) left a diverged standby unrecognised for good, since
     /// divergence is judged from the history's switch points. The primary asks for the missing
-    /// row, again every `retryAfterMs` while it is missing.
+    /// row, again every `historyRetryMs` while it is missing.
     @Test func aPrimaryRecordsItsPromotionWhenHistoryLacksIt() {
         var node = HANode()
         let missing = Fx.cluster(history: Fx.history(2))
         var local = Fx.runningPrimary(timeline: 3)
         local.running?.slots = ["b", "c"]
-        // The first decision syncs the slots; the row is asked for on an idle cycle.
-        #expect(node.decide(Fx.leader(cluster: missing, local: local)).withoutCampaign == [.syncSlots(["b", "c"])])
-        #expect(node.decide(Fx.leader(now: Fx.now + 250, cluster: missing, local: local)).withoutCampaign == [.recordPromotion(timeline: 3)])
-        #expect(node.decide(Fx.leader(now: Fx.now + 1_000, cluster: missing, local: local)).withoutCampaign == [], "not on every cycle")
-        #expect(node.decide(Fx.leader(now: Fx.now + 250 + HANode.retryAfterMs, cluster: missing, local: local)).withoutCampaign
+        #expect(node.decide(Fx.leader(cluster: missing, local: local)).withoutCampaign == [.syncSlots(["b", "c"]), .recordPromotion(timeline: 3)])
+        #expect(node.decide(Fx.leader(now: Fx.now + 250, cluster: missing, local: local)).withoutCampaign == [], "not on every cycle")
+        #expect(node.decide(Fx.leader(now: Fx.now + HANode.historyRetryMs, cluster: missing, local: local)).withoutCampaign
                 == [.recordPromotion(timeline: 3)])
         var recorded = HANode()
         #expect(!recorded.decide(Fx.leader(cluster: Fx.cluster(history: Fx.history(2, 3)), local: Fx.runningPrimary(timeline: 3)))
@@ -64,5 +62,38 @@ import Testing
         var first = HANode()
         #expect(!first.decide(Fx.leader(local: Fx.runningPrimary(timeline: 1))).contains { $0.name == "recordPromotion" },
                 "timeline 1 (bootstrap) has no promotion to record")
+    }
+
+    /// Found by the HA simulator (seed 3783, on mode): a primary on timeline 3 acknowledged
+    /// commits before `history` showed timeline 3, then crashed; the next leader, whose data
+    /// ended on timeline 2, restarted in place and lost them. In synchronous modes a primary
+    /// now names no synchronous standby (its commits keep waiting on
+    /// `SynchronousStandbyNames.none`) until its timeline's row is recorded.
+    @Test func aSynchronousPrimaryAcknowledgesNothingBeforeItsTimelineIsInHistory() {
+        let on = Fx.config { $0.synchronousMode = .on }
+        var local = Fx.runningPrimary(timeline: 3)
+        local.running?.slots = ["b", "c"]
+        local.running?.synchronousStandbyNames = SynchronousStandbyNames.none
+        var node = HANode()
+        let unrecorded = node.decide(Fx.leader(cluster: Fx.cluster(history: Fx.history(2), config: on), local: local)).withoutCampaign
+        #expect(unrecorded == [.syncSlots(["b", "c"]), .recordPromotion(timeline: 3)])
+        let waiting = node.decide(Fx.leader(now: Fx.now + 250, cluster: Fx.cluster(history: Fx.history(2), config: on), local: local))
+        #expect(waiting.withoutCampaign == [.wait(reason: "primary, recording its timeline in history before it acknowledges commits")])
+        var recorded = HANode()
+        let steps = recorded.decide(Fx.leader(cluster: Fx.cluster(history: Fx.history(2, 3), config: on), local: local)).withoutCampaign
+        #expect(steps.contains { $0.name == "setSynchronousStandbyNames" || $0.name == "writeSync" },
+                "once recorded, the sync planner names the standbys: \(steps)")
+    }
+
+    /// The other half of seed 3783: the store's `history` held timeline 3's row before
+    /// timeline 2's (the primary of timeline 2 recorded its row late), so the last row said
+    /// timeline 2 and a leader on timeline 2 restarted in place. The view sorts the rows.
+    @Test func aLeaderBehindALaterTimelineDoesNotRestartInPlaceWhateverTheRowOrder() {
+        var rows = Fx.history(3, newPrimary: "c") + Fx.history(2, newPrimary: "a")
+        rows = HistoryRow.inTimelineOrder(rows)
+        #expect(rows.map(\.timeline) == [2, 3])
+        var node = HANode()
+        let actions = node.decide(Fx.leader(cluster: Fx.cluster(history: rows), local: Fx.crashedPrimary(timeline: 2)))
+        #expect(!actions.contains(.startPrimary), "\(actions)")
     }
 }

@@ -36,8 +36,17 @@ import Testing
     /// - 1983 (on), 30748 (quorum): a host resumed after a pause longer than the lease was
     ///   counted as writing before its guard looked at the clock (a simulator defect);
     /// - 30115 (on): a new leader decided on its store copy before an entry of its term was
-    ///   committed, missed the last `sync` key and promoted a member that was not in sync.
-    @Test(arguments: [(UInt64(1297), SynchronousMode.off), (1983, .on), (30748, .quorum), (30115, .on)])
+    ///   committed, missed the last `sync` key and promoted a member that was not in sync;
+    /// - 3783, 521 (on): a primary acknowledged commits before `history` showed its timeline,
+    ///   and `history` held its rows out of timeline order, so a later leader on an older
+    ///   timeline restarted in place and lost them;
+    /// - 233 (on, Progress): a promotion went ahead on a Postgres that had crashed while the
+    ///   timeline was reserved, and its host's restart kept it "promoting" for good (a
+    ///   simulator defect).
+    /// - 8915 (quorum): a promotion decided in term 2 went ahead in term 4, under the new
+    ///   term's lease but on term 2's `sync` key — the arming now names the decision's term.
+    @Test(arguments: [(UInt64(1297), SynchronousMode.off), (1983, .on), (30748, .quorum), (30115, .on),
+                      (3783, .on), (521, .on), (233, .on), (8915, .quorum)])
     func soakFindingsStayFixed(seed: UInt64, mode: SynchronousMode) {
         let r = HASimulation.run(Self.options(seed, mode))
         #expect(r.passed, "\(r.report)")

@@ -30,7 +30,7 @@ extension Agent {
             }
 
         case .startPrimary:
-            guard await fence.arm(pid: nil) else { return false }
+            guard await fence.arm(pid: nil, term: input.raft.term) else { return false }
             counters.restarts += 1
             logger.notice("starting Postgres as primary (restart in place)")
             startedAsPrimary = true
@@ -162,15 +162,15 @@ extension Agent {
             }
 
         case .recordPromotion(let timeline):
-            guard let fork = postgres.switchPoint(of: timeline) else {
+            let switches = postgres.switchPoints(of: timeline)
+            guard let fork = switches[timeline] else {
                 logger.warning("cannot record the promotion in history: no readable timeline history file",
                                metadata: ["postgres.timeline": "\(timeline)"])
                 return true
             }
-            logger.notice("recording this primary's promotion in history", metadata: ["postgres.timeline": "\(timeline)", "postgres.lsn": "\(fork.lsn)"])
             await appendHistory(HistoryRow(timeline: timeline, lsn: fork.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
                                            reason: "recorded by the primary", oldPrimary: input.cluster.lastPrimary, newPrimary: config.name,
-                                           parent: fork.parent))
+                                           parent: fork.parent), switches: switches)
             return true
 
         case .writeSync(let state, let reason):
@@ -341,8 +341,8 @@ extension Agent {
             logger.warning("not promoting: no timeline number could be reserved in the store")
             return false
         }
-        guard await fence.arm(pid: postgres.postmasterPID) else {
-            logger.warning("not promoting: the lease is not valid")
+        guard await fence.arm(pid: postgres.postmasterPID, term: term) else {
+            logger.warning("not promoting: the lease is not valid, or of a later term than the decision's")
             return false
         }
         logger.notice("promoting this member", metadata: ["reason": "\(reason)", "postgres.timeline": "\(timeline)"])
@@ -366,10 +366,11 @@ extension Agent {
             "postgres.timeline": "\(result.timeline)", "postgres.lsn": "\(result.lsn)", "old_primary": "\(oldPrimary ?? "-")"])
         // The switch point, as the timeline history file gives it: the end of the old
         // timeline, a little before the position right after the promotion.
-        let fork = postgres.switchPoint(of: result.timeline)
+        let switches = postgres.switchPoints(of: result.timeline)
+        let fork = switches[result.timeline]
         let row = HistoryRow(timeline: result.timeline, lsn: fork?.lsn ?? result.lsn, atUnixMs: UInt64(Date().timeIntervalSince1970 * 1000),
                              reason: reason, oldPrimary: oldPrimary, newPrimary: config.name, parent: fork?.parent)
-        await appendHistory(row)
+        await appendHistory(row, switches: switches)
         _ = try? await runtime.put(ClusterKey.status.path,
                                    ClusterState.encode(PrimaryPosition(lsn: result.lsn, timeline: result.timeline, member: config.name)))
         runAgain = true
@@ -399,15 +400,17 @@ extension Agent {
         return nil
     }
 
-    /// Appends `row` to `history` with compare-and-set (a few attempts), unless a row for its
-    /// timeline is there.
-    private func appendHistory(_ row: HistoryRow) async {
+    /// Adds `row` to `history`, and a row for each ancestor in `switches` it lacks
+    /// (`HistoryRow.completed`), with compare-and-set (a few attempts).
+    private func appendHistory(_ row: HistoryRow, switches: [UInt32: TimelineSwitch]) async {
         for _ in 0..<5 {
             do {
                 let current = try await runtime.get(ClusterKey.history.path, linearizable: true)
-                var rows = current.flatMap { try? JSONDecoder().decode([HistoryRow].self, from: Data($0.value)) } ?? []
-                if rows.contains(where: { $0.timeline == row.timeline }) { return }
-                rows.append(row)
+                let stored = current.flatMap { try? JSONDecoder().decode([HistoryRow].self, from: Data($0.value)) } ?? []
+                guard let rows = HistoryRow.completed(stored, own: row, switches: switches) else { return }
+                logger.notice("recording timelines in history", metadata: [
+                    "postgres.timeline": "\(row.timeline)",
+                    "history.added": "\(Set(rows.map(\.timeline)).subtracting(stored.map(\.timeline)).sorted())"])
                 _ = try await runtime.put(ClusterKey.history.path, ClusterState.encode(rows), expectedRevision: current?.modRevision ?? 0)
                 return
             } catch StoreError.revisionMismatch {

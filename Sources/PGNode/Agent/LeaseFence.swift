@@ -113,8 +113,14 @@ public final class LeaseFence: Sendable {
     /// fetches the lease fresh and arms only if it is valid now. Returns false (and stays
     /// disarmed) if this node holds no valid lease: the caller must then not start or promote a
     /// primary. Calling it again updates the postmaster's pid.
-    public func arm(pid: Int32?) async -> Bool {
+    ///
+    /// With `term`, it also refuses a lease of any other term: the decision being carried out
+    /// was made in `term` on what the store showed then, and a node that lost and regained
+    /// leadership since (a promotion waits on the store and on `pre_promote`) holds a valid
+    /// lease for a view it has not seen (found by the HA simulator, seed 8915).
+    public func arm(pid: Int32?, term: UInt64? = nil) async -> Bool {
         guard let current = try? await lease().get(), current.isValid() else { return false }
+        if let term, current.term.rawValue != term { return false }
         return (try? await loop.submit { () -> Bool in
             let s = self.box.value
             if s.known.map({ $0.term != current.term || $0.deadline < current.deadline }) ?? true { s.known = current }

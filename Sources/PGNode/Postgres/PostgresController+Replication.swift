@@ -55,19 +55,42 @@ extension PostgresController {
     /// Where `timeline` forked from its parent: the last entry of `pg_wal/<timeline>.history`
     /// (`parent<TAB>switchpoint<TAB>reason`); nil if the file is missing or unreadable.
     public func switchPoint(of timeline: UInt32) -> TimelineSwitch? {
-        let path = settings.dataDirectory + "/pg_wal/" + String(format: "%08X.history", timeline)
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return Self.switchPoint(inHistory: text)
+        switchPoints(of: timeline)[timeline]
     }
 
     /// The last entry of a timeline history file's text.
     static func switchPoint(inHistory text: String) -> TimelineSwitch? {
-        let entries = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        entries(inHistory: text).last
+    }
+
+    /// Where `timeline` and each of its ancestors (but timeline 1) forked, keyed by timeline,
+    /// from `pg_wal/<timeline>.history`; empty if the file is missing or unreadable.
+    public func switchPoints(of timeline: UInt32) -> [UInt32: TimelineSwitch] {
+        let path = settings.dataDirectory + "/pg_wal/" + String(format: "%08X.history", timeline)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        return Self.switchPoints(inHistory: text, of: timeline)
+    }
+
+    /// A history file's entries name each ancestor and where it ended; the timeline that
+    /// followed an entry is the next entry's (the last entry's is `timeline`).
+    static func switchPoints(inHistory text: String, of timeline: UInt32) -> [UInt32: TimelineSwitch] {
+        let entries = entries(inHistory: text)
+        var result: [UInt32: TimelineSwitch] = [:]
+        for (i, e) in entries.enumerated() {
+            result[i + 1 < entries.count ? entries[i + 1].parent : timeline] = e
+        }
+        return result
+    }
+
+    /// The parseable entries (`parent<TAB>switchpoint<TAB>reason`) of a history file, in order.
+    private static func entries(inHistory text: String) -> [TimelineSwitch] {
+        text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard let last = entries.last else { return nil }
-        let fields = last.split(whereSeparator: { $0 == "\t" || $0 == " " })
-        guard fields.count >= 2, let parent = UInt32(fields[0]), let lsn = LSN(parsing: String(fields[1])) else { return nil }
-        return TimelineSwitch(parent: parent, lsn: lsn)
+            .compactMap { line in
+                let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+                guard fields.count >= 2, let parent = UInt32(fields[0]), let lsn = LSN(parsing: String(fields[1])) else { return nil }
+                return TimelineSwitch(parent: parent, lsn: lsn)
+            }
     }
 
     /// Writes `pg_wal/<timeline>.history` placeholders for each timeline from 2 to `timeline - 1`

@@ -156,6 +156,17 @@ func elapsedMilliseconds(from a: NIODeadline, to b: NIODeadline) -> Double {
         await rig.shutdown()
     }
 
+    /// A decision carried out after its node lost and regained leadership must not arm under
+    /// the new term's lease (HA simulator, seed 8915).
+    @Test func armRefusesALeaseOfAnotherTermThanTheDecisions() async {
+        let rig = LeaseFenceRig()
+        rig.grant(5_000, term: 4)
+        #expect(await rig.fence.arm(pid: 1, term: 3) == false, "decided in term 3, the lease is of term 4")
+        #expect(await rig.fence.isArmed() == false && rig.recorded.isEmpty)
+        #expect(await rig.fence.arm(pid: 1, term: 4), "the decision's own term")
+        await rig.shutdown()
+    }
+
     @Test func aLeaseOfAnotherTermFences() async {
         let rig = LeaseFenceRig()
         rig.grant(5_000, term: 3)
