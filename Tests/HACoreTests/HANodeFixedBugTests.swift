@@ -96,4 +96,68 @@ import Testing
         let actions = node.decide(Fx.leader(cluster: Fx.cluster(history: rows), local: Fx.crashedPrimary(timeline: 2)))
         #expect(!actions.contains(.startPrimary), "\(actions)")
     }
+
+    /// HA simulator, seed 20 in quorum mode: a standby that never ran as primary, stopped, on a
+    /// timeline older than the newest, stayed down while no primary ran; its WAL position was
+    /// one the `sync` claim's read quorum needed, so the leader could promote nobody, ever. It
+    /// now starts in recovery (it cannot write; it is rewound once a primary runs, if it diverged).
+    @Test func aStandbyBehindTheNewestTimelineStartsInRecoveryWhileNoPrimaryRuns() {
+        var node = HANode()
+        let cluster = Fx.cluster(members: Fx.members(Fx.member("a", timeline: 2), Fx.member("c", state: .stopped, lsn: nil)),
+                                 history: Fx.history(2))
+        #expect(node.decide(Fx.follower("b", cluster: cluster, local: Fx.stoppedStandby(timeline: 1))).withoutCampaign
+                == [.startReplica(following: nil)])
+        var former = HANode()
+        #expect(former.decide(Fx.follower("b", cluster: cluster, local: Fx.stoppedFormerPrimary(timeline: 1))).withoutCampaign
+                == [.wait(reason: "a former primary waits for the new primary before rewinding")],
+                "a former primary on an old timeline may hold WAL nobody else has: it waits as before")
+    }
+
+    /// The same seed: the claim's own primary (it acknowledged under the `sync` key that is still
+    /// current) stayed down because a later timeline exists. No later primary acknowledged a
+    /// commit in a synchronous mode (it would have written its own claim first), so this node
+    /// holds every acknowledged commit; it starts in recovery to be promoted again.
+    @Test func theSyncClaimsOwnPrimaryStartsInRecoveryAlthoughALaterTimelineExists() {
+        for mode in [SynchronousMode.on, .quorum, .off] {
+            var cluster = Fx.cluster(members: Fx.members(Fx.member("a", timeline: 2), Fx.member("b", state: .stopped, lsn: nil)),
+                                     history: Fx.history(2), config: Fx.config { $0.synchronousMode = mode })
+            cluster.sync = SyncState(leader: "c", members: ["a", "b"], quorum: 1)
+            var node = HANode()
+            _ = node.decide(Fx.follower("c", cluster: cluster, local: Fx.crashedPrimary(timeline: 1)))
+            let later = node.decide(Fx.follower("c", now: Fx.now + HANode.leaderlessStartDelayMs, cluster: cluster,
+                                                local: Fx.crashedPrimary(timeline: 1))).withoutCampaign
+            if mode == .off {
+                #expect(later == [.wait(reason: "a former primary waits for the new primary before rewinding")], "off mode has no claim")
+            } else {
+                #expect(later == [.startReplica(following: nil)], "\(mode)")
+            }
+            // As the leader, with nobody the claim admits to hand over to, it does the same
+            // instead of waiting (off mode has no claim: "a" qualifies and takes over).
+            var leader = HANode()
+            let asLeader = leader.decide(Fx.leader("c", cluster: cluster, local: Fx.crashedPrimary(timeline: 1))).withoutCampaign
+            if mode == .off {
+                #expect(asLeader.count == 1 && asLeader[0].isTransfer, "\(asLeader)")
+            } else {
+                #expect(asLeader == [.startReplica(following: nil)], "\(mode)")
+            }
+        }
+    }
+
+    /// HA simulator, seed 3757 in off mode: timeline 4's primary died before it recorded its
+    /// row, so `history` showed 5 → 4 and then nothing; a standby on timeline 2 (not an
+    /// ancestor of 5) was not recognised as diverged and never streamed again. A primary now
+    /// asks for its ancestors' rows too (the executor reads them from its history file).
+    @Test func aPrimaryWhoseAncestryHasAGapAsksForTheRows() {
+        let row = { (tl: UInt32, parent: UInt32) in
+            HistoryRow(timeline: tl, lsn: LSN(UInt64(tl) * 100), atUnixMs: 0, reason: "failover", oldPrimary: nil, newPrimary: "a", parent: parent)
+        }
+        var local = Fx.runningPrimary(timeline: 5)
+        local.running?.slots = ["b", "c"]
+        var node = HANode()
+        let gap = Fx.cluster(history: [row(2, 1), row(5, 4)])
+        #expect(node.decide(Fx.leader(cluster: gap, local: local)).withoutCampaign.contains(.recordPromotion(timeline: 5)))
+        var complete = HANode()
+        #expect(!complete.decide(Fx.leader(cluster: Fx.cluster(history: [row(4, 1), row(5, 4)]), local: local)).withoutCampaign
+            .contains { $0.name == "recordPromotion" })
+    }
 }

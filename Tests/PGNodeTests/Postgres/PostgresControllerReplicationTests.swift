@@ -153,6 +153,14 @@ struct PostgresControllerReplicationTests {
         #expect(PostgresController.switchPoint(inHistory: "garbage") == nil)
     }
 
+    @Test func aTimelineHistoryFileNamesEveryAncestorsSwitchPoint() {
+        let text = "1\t0/3000158\tno recovery target specified\n\n4\t0/5000000\tx\n"
+        #expect(PostgresController.switchPoints(inHistory: text, of: 6) == [
+            4: TimelineSwitch(parent: 1, lsn: LSN(parsing: "0/3000158")!),
+            6: TimelineSwitch(parent: 4, lsn: LSN(parsing: "0/5000000")!)])
+        #expect(PostgresController.switchPoints(inHistory: "# pgha: placeholder\n", of: 3).isEmpty)
+    }
+
     @Test func followRepointsARunningStandbyWithoutARestart() async throws {
         try await withPostgresNodes(["alpha", "beta", "gamma"]) { nodes in
             let (a, b, c) = (nodes[0], nodes[1], nodes[2])
