@@ -45,8 +45,12 @@ import Testing
     ///   simulator defect).
     /// - 8915 (quorum): a promotion decided in term 2 went ahead in term 4, under the new
     ///   term's lease but on term 2's `sync` key — the arming now names the decision's term.
+    /// - 20 (quorum, Progress): a stopped standby behind the newest timeline, and the `sync`
+    ///   claim's own primary, stayed down while no primary ran, so nobody could be promoted;
+    /// - 3757 (off, Progress): a timeline's primary died before recording its `history` row,
+    ///   and a standby off the newest timeline's path was never recognised as diverged.
     @Test(arguments: [(UInt64(1297), SynchronousMode.off), (1983, .on), (30748, .quorum), (30115, .on),
-                      (3783, .on), (521, .on), (233, .on), (8915, .quorum)])
+                      (3783, .on), (521, .on), (233, .on), (8915, .quorum), (20, .quorum), (3757, .off)])
     func soakFindingsStayFixed(seed: UInt64, mode: SynchronousMode) {
         let r = HASimulation.run(Self.options(seed, mode))
         #expect(r.passed, "\(r.report)")
