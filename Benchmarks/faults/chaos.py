@@ -392,16 +392,21 @@ class Chaos:
             self.c.restart_host(p)
             d["t_heal"] = time.monotonic()
 
-    def f_isolate_primary(self, p, reps, d):
+    def _cut_primary(self, p, d, cut, wait_s):
+        """Apply `cut` to the primary's links (the client keeps its connection), wait up to
+        `wait_s` for another primary, hold a little, then heal."""
         t = time.monotonic()
-        self.topo.isolate(p, keep=["c"])
+        cut(p, keep=["c"])
         try:
-            np_ = self.wait_new_primary(p, 30)
+            np_ = self.wait_new_primary(p, wait_s)
             d["new_primary_after_s"] = round(time.monotonic() - t, 2) if np_ else None
             d["held_s"] = self.hold(2, 4)
         finally:
             self.topo.heal(p)
             d["t_heal"] = time.monotonic()
+
+    def f_isolate_primary(self, p, reps, d):
+        self._cut_primary(p, d, self.topo.isolate, 30)
 
     def f_isolate_replica(self, p, reps, d):
         r = self.rng.choice(reps) if reps else self.rng.choice([h for h in self.c.hosts if h != p])
@@ -440,15 +445,7 @@ class Chaos:
             d["t_heal"] = time.monotonic()
 
     def f_asymmetric_primary(self, p, reps, d):
-        t = time.monotonic()
-        self.topo.asymmetric(p, keep=["c"])
-        try:
-            np_ = self.wait_new_primary(p, 20)
-            d["new_primary_after_s"] = round(time.monotonic() - t, 2) if np_ else None
-            d["held_s"] = self.hold(2, 4)
-        finally:
-            self.topo.heal(p)
-            d["t_heal"] = time.monotonic()
+        self._cut_primary(p, d, self.topo.asymmetric, 20)
 
     def f_crash_postgres(self, p, reps, d):
         self.c.crash_postgres(p)
