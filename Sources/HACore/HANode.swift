@@ -386,8 +386,8 @@ public struct HANode: Hashable, Sendable {
             // acknowledged commits. In synchronous modes the primary starts with
             // `SynchronousStandbyNames.none`, so withholding the sync steps until the row is
             // recorded keeps every commit waiting (off mode acknowledges at once, within the
-            // loss it allows).
-            // The row of every ancestor too, which the executor reads from the timeline history file.
+            // loss it allows). Missing ancestors' rows are asked for the same way (the executor
+            // reads them from the timeline history file); they do not hold commits back.
             if let r = local.running, !input.cluster.recordsAncestry(of: r.timeline) {
                 if historyRecordedAt.map({ input.now.milliseconds(since: $0) >= Self.historyRetryMs }) ?? true {
                     historyRecordedAt = input.now

@@ -505,7 +505,7 @@ extension HASimulation {
     /// `LeaseFence.arm`: arms only if the lease is valid now, and arms the guard with it — for
     /// the postmaster's pid, or before a start for the data directory (`arm-datadir`: whatever
     /// postmaster runs there when the deadline passes is fenced), so a start is guarded too.
-    /// `LeaseFence.arm`: with `term`, a lease of another term is refused too.
+    /// With `term` (the decision's), a lease of another term is refused.
     mutating func armFence(_ h: Int, term: UInt64? = nil) -> Bool {
         guard let l = hosts[h].lease, hosts[h].local(time) < l.deadline else { return false }
         if let term, l.term.rawValue != term { return false }
