@@ -204,7 +204,6 @@ class PatroniCluster(NetnsCluster):
         nd = self.node_dir(i)
         dcs = dict(TIMINGS[self.timings])
         dcs.update({
-            "maximum_lag_on_failover": 16 * 1024 * 1024,
             "synchronous_mode": SYNC_MODES[self.mode],
             "synchronous_node_count": 1,
             "postgresql": {

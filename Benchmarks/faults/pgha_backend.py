@@ -110,10 +110,11 @@ def _cmdline(pid):
 
 
 def _freshness(view):
-    """Sort key of a /cluster answer: (Raft term, answered by the leader holding its lease,
-    applied index)."""
+    """Sort key of a /cluster answer: (not marked stale, Raft term, answered by the leader
+    holding its lease, applied index). An agent whose HA loop has not run for a while (just
+    out of SIGSTOP) marks its answer ``"stale": true`` and names no leader in it."""
     r = view.get("raft") or {}
-    return (r.get("term") or 0, r.get("role") == "leader" and bool(r.get("lease")),
+    return (not view.get("stale"), r.get("term") or 0, r.get("role") == "leader" and bool(r.get("lease")),
             r.get("applied_index") or 0)
 
 
@@ -195,7 +196,6 @@ class PgHACluster(NetnsCluster):
             "bootstrap": {"dcs": {
                 "synchronous_mode": self.mode,
                 "synchronous_node_count": 1,
-                "maximum_lag_on_failover": 16 * 1024 * 1024,
             }},
         }
         cfg.update(self._timing_sections)

@@ -17,6 +17,11 @@
 /// - **Restart in place.** A leader whose own primary crashed starts it again; if it does not
 ///   come up within `primary_start_timeout`, it hands leadership to the best replica. It does
 ///   not when `history` shows a later timeline than its data's.
+/// - **A leader that cannot keep its primary hands over.** A leader whose primary it ran in
+///   this term was lost again within `primaryLossWindowMs` of a restart in place (a lease that
+///   keeps lapsing on a lossy or slow link, a Postgres that keeps crashing), or that has gone
+///   `leaselessHandOverMs` without the lease it held, hands leadership to the best replica
+///   once per term instead of restarting in place again.
 /// - **Timelines are recorded before they acknowledge.** In synchronous modes a new primary
 ///   names its synchronous standbys (and so acknowledges commits) only once `history` holds
 ///   its timeline, so the restart-in-place rule above always sees a timeline that may hold
@@ -45,6 +50,13 @@ public struct HANode: Hashable, Sendable {
     /// after a switchover looked diverged for a moment); a standby that really diverged never
     /// streams again.
     public static let divergenceGraceMs: UInt64 = 3_000
+    /// A leader whose primary is lost again within this long of restarting it in place hands
+    /// leadership over instead of restarting it a second time.
+    public static let primaryLossWindowMs: UInt64 = 30_000
+    /// A leader that held its lease in this term and has been without it this long hands
+    /// leadership over: its followers still hear its heartbeats, so none of them would
+    /// otherwise start an election while its primary stays fenced.
+    public static let leaselessHandOverMs: UInt64 = 2_000
 
     /// The last `setMayCampaign` value emitted (nil: none yet), so it is emitted on change.
     public private(set) var mayCampaign: Bool?
@@ -52,6 +64,15 @@ public struct HANode: Hashable, Sendable {
     private var term: UInt64 = 0
     /// Leader: when it began waiting for its own primary to come up.
     private var primaryStartBegan: Instant?
+    /// Leader: whether its Postgres ran as primary in `term`.
+    private var ranPrimaryInTerm = false
+    /// Leader: whether it held its lease in `term`, and since when it has been without it.
+    private var heldLeaseInTerm = false
+    private var leaselessSince: Instant?
+    /// Leader: when it last restarted in place, in `term`, the primary it had run in that
+    /// term, once that restart came up (`pendingRestartAt` until then).
+    private var restartedInPlaceAt: Instant?
+    private var pendingRestartAt: Instant?
     /// Leader: the transfer it started in `term`, and when.
     private var transfer: PendingTransfer?
     /// Primary: the member set its slots were last synced for (nil: not since it became primary).
@@ -101,6 +122,24 @@ public struct HANode: Hashable, Sendable {
             term = input.raft.term
             transfer = nil
             primaryStartBegan = nil
+            ranPrimaryInTerm = false
+            heldLeaseInTerm = false
+            leaselessSince = nil
+            restartedInPlaceAt = nil
+            pendingRestartAt = nil
+        }
+        if input.raft.isLeader {
+            if input.holdsLease {
+                heldLeaseInTerm = true
+                leaselessSince = nil
+            } else if heldLeaseInTerm {
+                leaselessSince = leaselessSince ?? input.now
+            }
+            if input.local.isRunningPrimary {
+                ranPrimaryInTerm = true
+                if let at = pendingRestartAt { restartedInPlaceAt = at }
+                pendingRestartAt = nil
+            }
         }
         if !input.local.isRunningPrimary { slotsSyncedFor = nil }
         if input.raft.leader == nil { leaderlessSince = leaderlessSince ?? input.now } else { leaderlessSince = nil }
@@ -359,6 +398,10 @@ public struct HANode: Hashable, Sendable {
         }
         guard input.holdsLease else {
             if local.mayAcceptWrites { return [.fence(reason: "leader without a valid lease")] }
+            if let since = leaselessSince, input.now.milliseconds(since: since) >= Self.leaselessHandOverMs,
+               let handOver = handOverOnce(input, reason: "the leader has been without its lease for \(input.now.milliseconds(since: since)) ms") {
+                return handOver
+            }
             return [.wait(reason: "leader, waiting for a quorum-renewed lease")]
         }
         guard input.cluster.systemIdentifier != nil else { return bootstrapActions(input) }
@@ -424,6 +467,11 @@ public struct HANode: Hashable, Sendable {
                 if holdsTheLastClaim(input), !recentlyFailed(.start, input.now) { return [.startReplica(following: nil)] }
                 return [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
             }
+            if ranPrimaryInTerm, let last = restartedInPlaceAt,
+               input.now.milliseconds(since: last) < Self.primaryLossWindowMs,
+               let handOver = handOverOnce(input, reason: "its primary was lost again \(input.now.milliseconds(since: last)) ms after a restart in place") {
+                return handOver
+            }
             let began = primaryStartBegan ?? input.now
             primaryStartBegan = began
             if input.now.milliseconds(since: began) >= input.cluster.config.primaryStartTimeoutMs {
@@ -435,6 +483,7 @@ public struct HANode: Hashable, Sendable {
             }
             if case .starting = local.process { return [.wait(reason: "starting Postgres as primary")] }
             if recentlyFailed(.start, input.now) { return [.wait(reason: "Postgres failed to start; retrying soon")] }
+            if ranPrimaryInTerm { pendingRestartAt = input.now }
             return [.startPrimary]
         }
         if case .starting = local.process { return [.wait(reason: "starting Postgres as a standby")] }
@@ -504,6 +553,13 @@ public struct HANode: Hashable, Sendable {
         }
         transfer = PendingTransfer(member: best.name, at: input.now)
         return [.transferLeadership(to: best.name, raftID: best.raftID, reason: reason)]
+    }
+
+    /// `handOver`, unless a transfer of this term already ran out its `transfer_timeout` (nil
+    /// then: the caller goes on with its own primary rather than retrying a transfer forever).
+    private mutating func handOverOnce(_ input: HAInput, reason: String) -> [HAAction]? {
+        if let t = transfer, input.now.milliseconds(since: t.at) >= input.cluster.config.transferTimeoutMs { return nil }
+        return handOver(input, reason: reason)
     }
 
     /// How a data directory that may have diverged from the primary is brought back: pg_rewind

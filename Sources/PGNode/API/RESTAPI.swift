@@ -95,12 +95,13 @@ public struct RESTAPI: Sendable {
     private func get(_ r: RESTRequest) -> RESTResponse {
         let snapshot = backend.snapshot()
         let lease = backend.leaseValid()
-        if let code = HealthCheck.status(path: r.path, query: r.query, snapshot: snapshot, leaseValid: lease, now: Instant(.now())) {
+        let now = Instant(.now())
+        if let code = HealthCheck.status(path: r.path, query: r.query, snapshot: snapshot, leaseValid: lease, now: now) {
             let status = HTTPResponseStatus(statusCode: code)
             // HEAD gets GET's headers (the channel handler leaves the body out).
             if r.method == .OPTIONS || r.path == "/liveness" || r.path == "/readiness" { return RESTResponse(status: status) }
             guard let snapshot else { return .json(status, ["state": "unknown", "error": "the agent has not completed a cycle yet"]) }
-            return .json(status, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease))
+            return .json(status, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease, now: now))
         }
         guard Self.statePaths.contains(r.path) else {
             if r.method == .GET && Self.actionPaths.contains(r.path) { return methodNotAllowed(r) }
@@ -113,8 +114,8 @@ public struct RESTAPI: Sendable {
         }
         guard let snapshot else { return .text(.serviceUnavailable, "the agent has not completed a cycle yet") }
         switch r.path {
-        case "/patroni": return .json(.ok, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease))
-        case "/cluster": return .json(.ok, StatusDocuments.cluster(snapshot, scope: backend.clusterName, leaseValid: lease))
+        case "/patroni": return .json(.ok, StatusDocuments.member(snapshot, scope: backend.clusterName, leaseValid: lease, now: now))
+        case "/cluster": return .json(.ok, StatusDocuments.cluster(snapshot, scope: backend.clusterName, leaseValid: lease, now: now))
         default: return .json(.ok, StatusDocuments.history(snapshot.cluster.history))
         }
     }

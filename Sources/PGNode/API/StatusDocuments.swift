@@ -8,16 +8,30 @@ public enum StatusDocuments {
     /// The version pgha reports as its own.
     public static let version = "0.9.0"
 
+    /// A snapshot older than this is served marked `"stale": true`: the HA loop has not
+    /// completed a cycle for that long (the process was frozen, or a base backup holds the
+    /// loop), so its Raft role and its members' states may be out of date. `/cluster` then
+    /// names no leader from it. Both documents always carry `snapshot_age_ms`.
+    public static let staleSnapshotMs: UInt64 = 3_000
+
+    /// `snapshot_age_ms`, and `stale` when the snapshot is older than `staleSnapshotMs`.
+    static func freshness(_ s: AgentSnapshot, now: Instant) -> [String: JSONValue] {
+        let age = now.milliseconds(since: s.at)
+        var d: [String: JSONValue] = ["snapshot_age_ms": .int(Int64(clamping: age))]
+        if age > staleSnapshotMs { d["stale"] = true }
+        return d
+    }
+
     /// `/patroni` (and the body of every `GET` health check).
-    public static func member(_ s: AgentSnapshot, scope: String, leaseValid: Bool) -> JSONValue {
+    public static func member(_ s: AgentSnapshot, scope: String, leaseValid: Bool, now: Instant) -> JSONValue {
         let m = s.member
-        var doc: [String: JSONValue] = [
+        var doc: [String: JSONValue] = freshness(s, now: now).merging([
             "state": .string(m.state.rawValue),
             "role": .string(m.role == .uninitialized ? "uninitialized" : m.role.rawValue),
             "dcs_last_seen": .int(Int64(s.atUnixMs / 1000)),
             "patroni": ["version": .string(version), "scope": .string(scope), "name": .string(m.name)],
             "raft": raft(s, leaseValid: leaseValid),
-        ]
+        ]) { _, new in new }
         if let v = m.serverVersion { doc["server_version"] = .int(Int64(v)) }
         if let tl = m.timeline { doc["timeline"] = .int(Int64(tl)) }
         if let id = m.systemIdentifier { doc["database_system_identifier"] = .string(String(id)) }
@@ -69,9 +83,11 @@ public enum StatusDocuments {
     }
 
     /// `/cluster`: every member (sorted by name), its role, state, timeline and lag, the Raft
-    /// term and leader, maintenance mode and a scheduled switchover.
-    public static func cluster(_ s: AgentSnapshot, scope: String, leaseValid: Bool) -> JSONValue {
-        let leader = s.raft.leader
+    /// term and leader, maintenance mode and a scheduled switchover. From a stale snapshot
+    /// (`staleSnapshotMs`) no member is named the leader.
+    public static func cluster(_ s: AgentSnapshot, scope: String, leaseValid: Bool, now: Instant) -> JSONValue {
+        let fresh = freshness(s, now: now)
+        let leader = fresh["stale"] == nil ? s.raft.leader : nil
         let all = s.cluster.members.merging(s.cluster.staleMembers) { fresh, _ in fresh }
         let primaryLSN = [s.cluster.lastPrimaryLSN, leader.flatMap { all[$0]?.walPosition }].compactMap { $0 }.max()
         let members: [JSONValue] = all.values.sorted { $0.name < $1.name }.map { m in
@@ -108,7 +124,8 @@ public enum StatusDocuments {
             }
             return .object(d)
         }
-        var doc: [String: JSONValue] = ["members": .array(members), "scope": .string(scope), "raft": raft(s, leaseValid: leaseValid)]
+        var doc: [String: JSONValue] = fresh.merging(["members": .array(members), "scope": .string(scope),
+                                                      "raft": raft(s, leaseValid: leaseValid)]) { _, new in new }
         if s.cluster.config.pause { doc["pause"] = true }
         if s.cluster.config.synchronousMode != .off {
             var sync: [String: JSONValue] = ["mode": .string(s.cluster.config.synchronousMode.rawValue),

@@ -68,19 +68,27 @@ struct ClusterEndpoint: Sendable {
     }
 
     /// GETs `path` from the first endpoint (of `preferring`, then the configured ones) that
-    /// answers 200 with JSON; the document and the base URL that answered.
+    /// answers 200 with JSON; the document and the base URL that answered. A document marked
+    /// `stale` (an agent whose HA loop has not run for a while, `StatusDocuments.staleSnapshotMs`)
+    /// is returned only when no other endpoint answers with a fresh one.
     func document(_ path: String, preferring: [String] = []) async throws -> (doc: JSONValue, from: String) {
         var failures: [String] = []
+        var stale: (doc: JSONValue, from: String)?
         for base in ordered(preferring) {
             do {
                 let r = try await RESTClient.request(method: .GET, url: base + path, timeout: timeout, insecure: insecure, caFile: caFile)
                 guard r.status == 200 else { failures.append("\(base)\(path) answered \(r.status): \(r.text)"); continue }
                 guard let doc = JSONValue(parsing: r.body) else { failures.append("\(base)\(path) answered something other than JSON"); continue }
+                if doc["stale"] == .bool(true) {
+                    stale = stale ?? (doc, base)
+                    continue
+                }
                 return (doc, base)
             } catch {
                 failures.append("\(error)")
             }
         }
+        if let stale { return stale }
         throw CLIError(failures.count == 1 ? failures[0] : "no REST API answered: " + failures.joined(separator: "; "))
     }
 

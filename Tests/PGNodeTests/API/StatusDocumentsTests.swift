@@ -1,4 +1,5 @@
 import Testing
+import HACore
 @testable import PGNode
 
 @Suite struct ScheduleParsingTests {
@@ -41,5 +42,32 @@ import Testing
         #expect(StatusDocuments.iso8601(unixMs: 0) == "1970-01-01T00:00:00.000+00:00")
         #expect(StatusDocuments.iso8601(unixMs: Self.at10Z + 7) == "2026-12-02T10:00:00.007+00:00")
         #expect(StatusDocuments.parseSchedule(StatusDocuments.iso8601(unixMs: Self.at10Z + 7)) == .success(Self.at10Z + 7))
+    }
+}
+
+/// An agent whose HA loop has not run for a while (a frozen process just resumed, a base
+/// backup holding the loop) says how old its view is, and `/cluster` names no leader from it.
+@Suite struct SnapshotFreshnessTests {
+    static let at = Instant(milliseconds: 1_000_000)
+
+    @Test func aFreshSnapshotNamesItsLeaderAndItsAge() {
+        let s = APIFx.primary(at: Self.at)
+        let doc = StatusDocuments.cluster(s, scope: "demo", leaseValid: true, now: Self.at.adding(milliseconds: 800))
+        #expect(doc["snapshot_age_ms"] == .int(800))
+        #expect(doc["stale"] == nil)
+        let roles = doc["members"]?.arrayValue?.compactMap { $0["role"] }
+        #expect(roles?.contains(.string("leader")) == true)
+        #expect(StatusDocuments.member(s, scope: "demo", leaseValid: true, now: Self.at.adding(milliseconds: 800))["stale"] == nil)
+    }
+
+    @Test func aStaleSnapshotIsMarkedAndNamesNoLeader() {
+        let s = APIFx.primary(at: Self.at)
+        let now = Self.at.adding(milliseconds: StatusDocuments.staleSnapshotMs + 1)
+        let doc = StatusDocuments.cluster(s, scope: "demo", leaseValid: false, now: now)
+        #expect(doc["stale"] == .bool(true))
+        #expect(doc["snapshot_age_ms"] == .int(Int64(StatusDocuments.staleSnapshotMs + 1)))
+        let roles = doc["members"]?.arrayValue?.compactMap { $0["role"] }
+        #expect(roles?.contains(.string("leader")) == false)
+        #expect(StatusDocuments.member(s, scope: "demo", leaseValid: false, now: now)["stale"] == .bool(true))
     }
 }
