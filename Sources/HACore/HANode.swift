@@ -17,11 +17,13 @@
 /// - **Restart in place.** A leader whose own primary crashed starts it again; if it does not
 ///   come up within `primary_start_timeout`, it hands leadership to the best replica. It does
 ///   not when `history` shows a later timeline than its data's.
-/// - **A leader that cannot keep its primary hands over.** A leader whose primary it ran in
-///   this term was lost again within `primaryLossWindowMs` of a restart in place (a lease that
-///   keeps lapsing on a lossy or slow link, a Postgres that keeps crashing), or that has gone
-///   `leaselessHandOverMs` without the lease it held, hands leadership to the best replica
-///   once per term instead of restarting in place again.
+/// - **A leader that cannot keep its primary hands over.** A leader whose lease lapsed while
+///   it ran its primary in this term (a slow or lossy link to its followers: they still hear
+///   its heartbeats, so none of them would start an election), whose primary was lost again
+///   within `primaryLossWindowMs` of a restart in place (a Postgres that keeps crashing), or
+///   that has gone `leaselessHandOverMs` without the lease it held, hands leadership to the
+///   best replica, once per term, instead of restarting in place. It restarts in place when no
+///   replica qualifies (in synchronous modes only the `sync` claim's members do).
 /// - **Timelines are recorded before they acknowledge.** In synchronous modes a new primary
 ///   names its synchronous standbys (and so acknowledges commits) only once `history` holds
 ///   its timeline, so the restart-in-place rule above always sees a timeline that may hold
@@ -55,7 +57,7 @@ public struct HANode: Hashable, Sendable {
     public static let primaryLossWindowMs: UInt64 = 30_000
     /// A leader that held its lease in this term and has been without it this long hands
     /// leadership over: its followers still hear its heartbeats, so none of them would
-    /// otherwise start an election while its primary stays fenced.
+    /// otherwise start an election. (At once when its primary ran in this term.)
     public static let leaselessHandOverMs: UInt64 = 2_000
 
     /// The last `setMayCampaign` value emitted (nil: none yet), so it is emitted on change.
@@ -69,6 +71,8 @@ public struct HANode: Hashable, Sendable {
     /// Leader: whether it held its lease in `term`, and since when it has been without it.
     private var heldLeaseInTerm = false
     private var leaselessSince: Instant?
+    /// Leader: when its lease last lapsed, in `term`, after its primary ran in that term.
+    private var leaseLostAt: Instant?
     /// Leader: when it last restarted in place, in `term`, the primary it had run in that
     /// term, once that restart came up (`pendingRestartAt` until then).
     private var restartedInPlaceAt: Instant?
@@ -125,6 +129,7 @@ public struct HANode: Hashable, Sendable {
             ranPrimaryInTerm = false
             heldLeaseInTerm = false
             leaselessSince = nil
+            leaseLostAt = nil
             restartedInPlaceAt = nil
             pendingRestartAt = nil
         }
@@ -133,6 +138,7 @@ public struct HANode: Hashable, Sendable {
                 heldLeaseInTerm = true
                 leaselessSince = nil
             } else if heldLeaseInTerm {
+                if leaselessSince == nil, ranPrimaryInTerm { leaseLostAt = input.now }
                 leaselessSince = leaselessSince ?? input.now
             }
             if input.local.isRunningPrimary {
@@ -398,7 +404,7 @@ public struct HANode: Hashable, Sendable {
         }
         guard input.holdsLease else {
             if local.mayAcceptWrites { return [.fence(reason: "leader without a valid lease")] }
-            if let since = leaselessSince, input.now.milliseconds(since: since) >= Self.leaselessHandOverMs,
+            if let since = leaselessSince, ranPrimaryInTerm || input.now.milliseconds(since: since) >= Self.leaselessHandOverMs,
                let handOver = handOverOnce(input, reason: "the leader has been without its lease for \(input.now.milliseconds(since: since)) ms") {
                 return handOver
             }
@@ -467,8 +473,11 @@ public struct HANode: Hashable, Sendable {
                 if holdsTheLastClaim(input), !recentlyFailed(.start, input.now) { return [.startReplica(following: nil)] }
                 return [.wait(reason: "this node's data is behind timeline \(latest) and no member can take over")]
             }
-            if ranPrimaryInTerm, let last = restartedInPlaceAt,
-               input.now.milliseconds(since: last) < Self.primaryLossWindowMs,
+            if ranPrimaryInTerm, let lost = leaseLostAt, input.now.milliseconds(since: lost) < Self.primaryLossWindowMs,
+               let handOver = handOverOnce(input, reason: "its primary was fenced when its lease lapsed \(input.now.milliseconds(since: lost)) ms ago") {
+                return handOver
+            }
+            if ranPrimaryInTerm, let last = restartedInPlaceAt, input.now.milliseconds(since: last) < Self.primaryLossWindowMs,
                let handOver = handOverOnce(input, reason: "its primary was lost again \(input.now.milliseconds(since: last)) ms after a restart in place") {
                 return handOver
             }
