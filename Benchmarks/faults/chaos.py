@@ -5,7 +5,7 @@
 
     python3 Benchmarks/faults/chaos.py --faults N --mode on|quorum|off [--seed S]
         [--backend pgha|patroni] [--kinds k1,k2,...] [--prefix P] [--workdir D]
-        [--report FILE.json] [--budget SECONDS] [--keep]
+        [--report FILE.json] [--budget SECONDS] [--keep] [--pgbench TPS]
 
 Prints the seed first (random unless given) and a one-line reproducer. The kinds are drawn
 as shuffled rounds of ``--kinds`` (default: all), so ``--faults 9`` runs each kind once.
@@ -36,7 +36,9 @@ checks run through ``Topology.call_in('c', ...)``), for the whole series, into t
   (``time.monotonic()``), ``inet_server_addr()``, the WAL insert LSN and the timeline
   (``pg_walfile_name``), all from the INSERT's RETURNING;
 * writers ``d1``..``d3``: one connection to every node directly, an insert every ~50 ms on
-  each (a replica answers read-only, which keeps the connection).
+  each (a replica answers read-only, which keeps the connection);
+* with ``--pgbench TPS``: pgbench (scale 1, one client, ``-R TPS``) through the multi-host DSN,
+  started again whenever it exits; the mean throughput during each fault is reported.
 
 A commit that Postgres commits locally but cancels the wait for the synchronous standby (the
 "canceling (the) wait for synchronous replication" warning, statement_timeout 3 s) is NOT an
@@ -78,6 +80,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -100,6 +103,7 @@ REQUIRES = {"kill9-primary-host": ["kill_host", "restart_host"],
             "sigstop-agent": ["sigstop_agent", "sigcont_agent"]}
 TABLE = "chaos_acks"
 STATEMENT_TIMEOUT_MS = 3000
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 DEFAULT_MAX_LAG = 1024 * 1024
 
 T0 = time.monotonic()
@@ -221,6 +225,66 @@ class Writer(threading.Thread):
 
 # ---------------------------------------------------------------- client-side queries (run via call_in('c'))
 
+class PgbenchLoad(threading.Thread):
+    """pgbench (its TPC-B-like script, scale 1, ``-c 1``) at ``rate`` transactions per second
+    through the multi-host DSN, from the client namespace, for throughput under faults. pgbench
+    ends a client whose connection fails, so it is started again (after 0.2 s) whenever it
+    exits; ``samples`` holds (time.monotonic(), tps) from its one-second progress lines.
+    Only the processes it started are ended, by their PID."""
+
+    def __init__(self, topo, dsn, rate, stop):
+        super().__init__(name="chaos-pgbench", daemon=True)
+        self.topo, self.dsn, self.rate, self.stop_ev = topo, dsn, rate, stop
+        self.samples, self.restarts, self.proc, self.error = [], 0, None, None
+        self.lock = threading.Lock()
+
+    def initialize(self):
+        r = subprocess.run(["ip", "netns", "exec", self.topo.ns("c"), PGBENCH, "-i", "-q", "-s", "1", self.dsn],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("pgbench -i failed: %s" % r.stdout[-500:])
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            try:
+                self.proc = subprocess.Popen(
+                    ["ip", "netns", "exec", self.topo.ns("c"), PGBENCH, "-n", "-c", "1", "-R", str(self.rate),
+                     "-T", "86400", "-P", "1", self.dsn],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            except OSError as e:
+                self.error = e
+                return
+            for line in self.proc.stdout:
+                if line.startswith("progress:") and " tps" in line:
+                    with contextlib.suppress(ValueError, IndexError):
+                        tps = float(line.split(",")[1].split()[0])
+                        with self.lock:
+                            self.samples.append((time.monotonic(), tps))
+                if self.stop_ev.is_set():
+                    break
+            with contextlib.suppress(Exception):
+                self.proc.terminate()
+                self.proc.wait(5)
+            self.restarts += 1
+            self.stop_ev.wait(0.2)
+
+    def stop(self):
+        p = self.proc
+        if p is not None and p.poll() is None:
+            with contextlib.suppress(Exception):
+                p.terminate()
+                p.wait(5)
+        self.join(8)
+
+    def mean_tps(self, t_from, t_to):
+        """Mean of the per-second tps samples in [t_from, t_to], counting seconds without a
+        sample (pgbench not connected) as 0."""
+        with self.lock:
+            xs = [tps for t, tps in self.samples if t_from <= t <= t_to]
+        seconds = max(1, int(round(t_to - t_from)))
+        return round(sum(xs) / max(seconds, len(xs)), 1)
+
+
 def _q_setup(dsn):
     c = _connect(dsn)
     try:
@@ -323,6 +387,7 @@ class Chaos:
         self.counter, self.ledger = Counter(), Ledger()
         self.stop_ev = threading.Event()
         self.writers = []
+        self.pgbench = None
         self.results = []
         self.lost = {}            # v -> fault index where first found missing (None = end)
         self.sb_seen = set()      # (epochA, epochB) already reported
@@ -614,6 +679,8 @@ class Chaos:
         if lost:
             d["lost_bytes_est"] = self.lost_bytes(lost)
         d["t_end_s"] = round(t_end - T0, 2)
+        if self.pgbench is not None:
+            d["pgbench_tps"] = self.pgbench.mean_tps(t_start, t_end)
         log("  -> %s: unavailable %s s, recovery %s s (healed after %s s), primary n%s -> n%s, "
             "split brain %d, lost acked %d%s, failed attempts %s, syncrep cancels %d" % (
                 "ok" if d["recovered"] else "RECOVERY FAILURE", d["unavailable_s"], d["recovery_s"],
@@ -651,6 +718,11 @@ class Chaos:
                     log("table %s created on %s" % (TABLE, server))
                     self.read_max_lag()
                     self.start_writers()
+                    if a.pgbench > 0:
+                        self.pgbench = PgbenchLoad(topo, c.dsn_multi(), a.pgbench, self.stop_ev)
+                        self.pgbench.initialize()
+                        self.pgbench.start()
+                        log("pgbench through the multi-host string at %d tps (-R)" % a.pgbench)
                     if self.wait_ack_on(None, time.monotonic(), 20) is None:
                         raise RuntimeError("writer m got no ack within 20 s")
                     time.sleep(2)
@@ -685,6 +757,8 @@ class Chaos:
 
     def stop_writers(self):
         self.stop_ev.set()
+        if self.pgbench is not None:
+            self.pgbench.stop()
         for w in self.writers:
             w.join(8)
         stuck = [w.wname for w in self.writers if w.is_alive()]
@@ -784,14 +858,16 @@ class Chaos:
                 "lost_bytes_est": sum(r.get("lost_bytes_est", 0) for r in rs),
                 "recovery_failures": sum(1 for r in rs if r.get("recovered") is False),
                 "recovery_max_s": max((r.get("recovery_s") or 0) for r in rs),
+                "pgbench_tps_median": (round(statistics.median(r["pgbench_tps"] for r in rs), 1)
+                                       if all("pgbench_tps" in r for r in rs) else None),
             })
         return rows
 
     def print_summary(self):
         rows = self.summary_rows()
         hdr = ("kind", "n", "failover", "unavail med", "unavail max", "split brain", "lost acked",
-               "recov fail", "recov max")
-        fmt = "%-19s %3s %8s %11s %11s %11s %10s %10s %9s"
+               "recov fail", "recov max", "pgbench tps")
+        fmt = "%-19s %3s %8s %11s %11s %11s %10s %10s %9s %11s"
         print()
         print(fmt % hdr)
         fs = lambda x: "-" if x is None else "%.2fs" % x  # noqa: E731
@@ -801,12 +877,16 @@ class Chaos:
                 lost += " (%dB)" % r["lost_bytes_est"]
             print(fmt % (r["kind"], r["count"], r["failovers"], fs(r["unavail_median_s"]),
                          fs(r["unavail_max_s"]), r["split_brain"], lost, r["recovery_failures"],
-                         fs(r["recovery_max_s"])))
+                         fs(r["recovery_max_s"]),
+                         "-" if r["pgbench_tps_median"] is None else "%.1f" % r["pgbench_tps_median"]))
         sb, lost, rec_fail = self.totals()
         end_sb = len(self.final.get("split_brain", []))
         end_lost = self.final.get("lost_acked_found_at_end", 0)
         if end_sb or end_lost:
-            print(fmt % ("(found at end)", "", "", "", "", end_sb, end_lost, "", ""))
+            print(fmt % ("(found at end)", "", "", "", "", end_sb, end_lost, "", "", ""))
+        if self.pgbench is not None:
+            print("pgbench: %d tps asked (-R); median over the faults' windows per kind above; "
+                  "restarted %d times" % (self.a.pgbench, self.pgbench.restarts))
         if self.a.mode == "off" and lost:
             print("mode off: %d acknowledged writes lost; bound maximum_lag_on_failover = %s bytes"
                   % (lost, self.max_lag if self.max_lag is not None else "%d (assumed)" % DEFAULT_MAX_LAG))
@@ -821,7 +901,7 @@ class Chaos:
         v, why = self.verdict()
         return {"seed": self.a.seed, "args": {k: getattr(self.a, k) for k in
                                               ("faults", "mode", "backend", "kinds", "prefix",
-                                               "workdir", "budget")},
+                                               "workdir", "budget", "pgbench")},
                 "reproducer": reproducer(self.a), "verdict": v, "why": why, "error": error,
                 "maximum_lag_on_failover": self.max_lag, "summary": self.summary_rows(),
                 "faults": self.results, "final": self.final,
@@ -835,6 +915,8 @@ def reproducer(a):
         s += " --kinds " + ",".join(a.kinds)
     if a.prefix != "pgc":
         s += " --prefix " + a.prefix
+    if a.pgbench:
+        s += " --pgbench %d" % a.pgbench
     return s
 
 
@@ -856,6 +938,9 @@ def main(argv=None):
     ap.add_argument("--report", default=None, metavar="FILE.json")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds to become healthy after healing")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (data, logs) afterwards")
+    ap.add_argument("--pgbench", type=int, default=0, metavar="TPS",
+                    help="also run pgbench through the multi-host string at this rate, and report the "
+                         "throughput during each fault (0: off)")
     a = ap.parse_args(argv)
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 2 ** 31)

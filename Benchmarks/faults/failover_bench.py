@@ -137,6 +137,20 @@ def _wait_writing(probe, timeout=60):
         raise RuntimeError("the probe is not writing: %s" % probe.events[-3:])
 
 
+def settled_primary(topo, cluster, probe, timeout=60):
+    """The primary per the system's /cluster, once the probe's writes are acknowledged there
+    (a member's view can lag right after a fault: it must not pick the wrong old primary)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = cluster.primary()
+        if p is not None:
+            addr, t = topo.address(p), time.monotonic()
+            if probe.wait_for(lambda e: e[2] and e[0] > t and e[3] == addr, 2) is not None:
+                return p
+        time.sleep(0.2)
+    raise RuntimeError("the probe's writes did not land on the primary /cluster names within %ds" % timeout)
+
+
 def _measure(topo, probe, old, t_fault, timeout=240):
     """The write-unavailability after ``t_fault`` (see the module's docstring)."""
     old_addr = topo.address(old)
@@ -159,7 +173,7 @@ def topo_host(topo, address):
 
 
 def run_kill9(topo, cluster, probe):
-    old = cluster.primary()
+    old = settled_primary(topo, cluster, probe)
     t = cluster.kill_host(old)
     res = _measure(topo, probe, old, t)
     cluster.restart_host(old)
@@ -168,7 +182,7 @@ def run_kill9(topo, cluster, probe):
 
 
 def run_isolate(topo, cluster, probe):
-    old = cluster.primary()
+    old = settled_primary(topo, cluster, probe)
     t = time.monotonic()
     topo.isolate(old, keep=("c",))
     try:
@@ -180,7 +194,7 @@ def run_isolate(topo, cluster, probe):
 
 
 def run_switchover(topo, cluster, probe):
-    old = cluster.primary()
+    old = settled_primary(topo, cluster, probe)
     t = time.monotonic()
     sw = cluster.switchover(timeout=120, wait_healthy=False)
     if sw["status"] != 200:
