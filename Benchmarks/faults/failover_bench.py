@@ -177,8 +177,7 @@ def run_kill9(topo, cluster, probe):
     t = cluster.kill_host(old)
     res = _measure(topo, probe, old, t)
     cluster.restart_host(old)
-    cluster.wait_healthy(240)
-    return res
+    return _recover(cluster, res)
 
 
 def run_isolate(topo, cluster, probe):
@@ -189,8 +188,7 @@ def run_isolate(topo, cluster, probe):
         res = _measure(topo, probe, old, t)
     finally:
         topo.heal(old)
-    cluster.wait_healthy(240)
-    return res
+    return _recover(cluster, res)
 
 
 def run_switchover(topo, cluster, probe):
@@ -201,7 +199,24 @@ def run_switchover(topo, cluster, probe):
         raise RuntimeError("switchover refused: HTTP %s %r" % (sw["status"], sw["response"]))
     res = _measure(topo, probe, old, t)
     res["switchover_returned_after_s"] = sw["returned_after_s"]
-    cluster.wait_healthy(240)
+    return _recover(cluster, res)
+
+
+class RecoveryFailure(Exception):
+    """The cluster did not return to one primary and two streaming replicas after a run; the
+    run's measurement is in ``res``."""
+
+    def __init__(self, res, error):
+        super().__init__(str(error))
+        self.res = res
+
+
+def _recover(cluster, res):
+    try:
+        cluster.wait_healthy(240)
+    except TimeoutError as e:
+        res["recovered"] = False
+        raise RecoveryFailure(res, e)
     return res
 
 
@@ -209,32 +224,50 @@ RUNNERS = {"kill9": run_kill9, "isolate": run_isolate, "switchover": run_switcho
 
 
 def bench_system(key, args, report):
+    """Every run of ``key``; a cluster that does not recover after a run is counted in
+    ``recovery_failures`` and replaced by a fresh one (at most three times) for the runs left."""
     label, make = SYSTEMS[key]
     entry = report["systems"].setdefault(key, {"label": label, "runs": {s: [] for s in args.scenarios}})
-    workdir = os.path.join(args.workdir, key)
-    with netns.Topology(args.prefix) as topo, make(topo, workdir, args.mode, args.keep) as cluster:
-        t0 = time.monotonic()
-        cluster.start()
-        cluster.wait_healthy(240)
-        log("%s: healthy after %.1fs" % (key, time.monotonic() - t0))
-        if args.footprint_seconds > 0:
-            time.sleep(5)
-            entry["footprint"] = idle_footprint(cluster, args.footprint_seconds)
-            log("%s: idle footprint %s" % (key, {k: entry["footprint"][k] for k in ("cpu_pct", "rss_mb")}))
-        with WriteProbe(topo, cluster.dsn_multi(), label=key) as probe:
-            for scenario in args.scenarios:
-                for r in range(1, args.runs + 1):
-                    cluster.wait_healthy(240)
+    entry["recovery_failures"] = []
+    pending = [(s, r) for s in args.scenarios for r in range(1, args.runs + 1)]
+    for attempt in range(4):
+        if not pending:
+            return
+        workdir = os.path.join(args.workdir, "%s-%d" % (key, attempt))
+        with netns.Topology(args.prefix) as topo, make(topo, workdir, args.mode, args.keep) as cluster:
+            t0 = time.monotonic()
+            cluster.start()
+            cluster.wait_healthy(240)
+            log("%s: healthy after %.1fs" % (key, time.monotonic() - t0))
+            if args.footprint_seconds > 0 and "footprint" not in entry:
+                time.sleep(5)
+                entry["footprint"] = idle_footprint(cluster, args.footprint_seconds)
+                log("%s: idle footprint %s" % (key, {k: entry["footprint"][k] for k in ("cpu_pct", "rss_mb")}))
+            with WriteProbe(topo, cluster.dsn_multi(), label=key) as probe:
+                while pending:
+                    scenario, r = pending[0]
                     _wait_writing(probe)
                     time.sleep(2.0)
-                    res = RUNNERS[scenario](topo, cluster, probe)
+                    failed = None
+                    try:
+                        res = RUNNERS[scenario](topo, cluster, probe)
+                    except RecoveryFailure as e:
+                        res, failed = e.res, str(e)[:300]
+                    pending.pop(0)
                     entry["runs"][scenario].append(res)
                     log("%s %s %d/%d: %.2fs to the first write on n%s (first failure to success %.2fs, "
-                        "%d acks on the old primary after the fault)" % (
+                        "%d acks on the old primary after the fault)%s" % (
                             key, scenario, r, args.runs, res["fault_to_first_write_s"], res["new_primary"],
-                            res["unavailable_s"], res["acked_on_old_primary_after_fault"]))
+                            res["unavailable_s"], res["acked_on_old_primary_after_fault"],
+                            "; DID NOT RECOVER within 240 s, a fresh cluster takes the next runs" if failed else ""))
+                    if failed:
+                        entry["recovery_failures"].append({"scenario": scenario, "run": r, "error": failed})
                     if args.json:
                         _write_json(args.json, report)
+                    if failed:
+                        break
+    if pending:
+        raise RuntimeError("%s: still %d runs left after three fresh clusters" % (key, len(pending)))
 
 
 # ---------------------------------------------------------------- report
@@ -318,7 +351,9 @@ def markdown(report):
            "Measured %s on %s; %s; Postgres: %s; Patroni: %s; etcd: %s; synchronous mode `%s`; "
            "%d runs per scenario and system." % (report["date"], report["machine"], v.get("pgha"), v.get("postgres"),
                                                  v.get("patroni"), v.get("etcd"), report["mode"], report["runs"]), "",
-           "Command: `%s`" % report["command"], "",
+           "Command: `%s`" % report["command"], ""] + (
+               ["(%s measured by `%s`, %s.)" % (", ".join(report["earlier"]["systems"]), report["earlier"]["command"],
+                                                report["earlier"]["date"]), ""] if report.get("earlier") else []) + [
            "Write-unavailability, median / p90 / max: from the fault to the first acknowledged write on another "
            "host, for a client inserting every 50 ms through the libpq multi-host string "
            "(`target_session_attrs=read-write`, `connect_timeout=1`). Three hosts, each in its own network "
@@ -326,6 +361,10 @@ def markdown(report):
            "beside Postgres 15.", "", table(report), "",
            "Writes the old primary still acknowledged after the fault (summed over the runs; in asynchronous "
            "mode an isolated primary's late commits are discarded when it rejoins):", "", acked_table(report), ""]
+    failures = ["%s %s run %d" % (k, f["scenario"], f["run"]) for k in SYSTEMS
+                for f in report["systems"].get(k, {}).get("recovery_failures", [])]
+    out += ["Runs after which the cluster did not return to one primary and two streaming replicas within "
+            "240 s (a fresh cluster took the remaining runs): %s." % (", ".join(failures) if failures else "none"), ""]
     if any(report["systems"].get(k, {}).get("footprint") for k in SYSTEMS):
         out += ["Idle footprint of the HA processes of all three hosts, Postgres excluded, over %d s "
                 "(CPU from `/proc/PID/stat`, RSS from `/proc/PID/status` at the end):" % report["footprint_seconds"],
@@ -363,6 +402,8 @@ def main(argv=None):
     ap.add_argument("--prefix", default="pgb")
     ap.add_argument("--workdir", default="/tmp/pgb-failover-bench")
     ap.add_argument("--keep", action="store_true", help="keep each system's workdir (logs, data) afterwards")
+    ap.add_argument("--merge", metavar="FILE.json",
+                    help="start from this earlier --json report: its systems not in --systems are kept")
     args = ap.parse_args(argv)
     args.systems = [s for s in args.systems.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
@@ -385,6 +426,11 @@ def main(argv=None):
               "scenarios": args.scenarios, "footprint_seconds": args.footprint_seconds,
               "command": "python3 Benchmarks/faults/failover_bench.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "systems": {}}
+    if args.merge:
+        with open(args.merge) as f:
+            earlier = json.load(f)
+        report["systems"] = {k: v for k, v in earlier["systems"].items() if k not in args.systems}
+        report["earlier"] = {"command": earlier["command"], "date": earlier["date"], "systems": sorted(report["systems"])}
     log("machine: %s; versions: %s" % (report["machine"], versions))
     for key in args.systems:
         bench_system(key, args, report)

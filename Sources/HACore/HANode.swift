@@ -12,7 +12,8 @@
 ///   tags allow promotion.
 /// - **Failover.** A leader whose Postgres is a standby gathers every reachable member's fresh
 ///   status (`gatherStatus`), picks the best candidate (`Placement`) and either promotes itself
-///   or hands leadership to the better member; if that transfer does not complete within
+///   (also when it ranks level with the best but for the name) or hands leadership to the
+///   better member; if that transfer does not complete within
 ///   `transfer_timeout`, it promotes itself when it qualifies.
 /// - **Restart in place.** A leader whose own primary crashed starts it again; if it does not
 ///   come up within `primary_start_timeout`, it hands leadership to the best replica. It does
@@ -531,7 +532,7 @@ public struct HANode: Hashable, Sendable {
             return [.wait(reason: "no member qualifies for promotion: " + placement.exclusionSummary)]
         }
         let oldPrimary = input.cluster.lastPrimary ?? input.cluster.history.last?.newPrimary
-        if best.name == input.me {
+        if best.name == input.me || placement.isLevelWithBest(input.me) {
             if recentlyFailed(.promote, input.now) { return [.wait(reason: "promotion failed; retrying soon")] }
             return [.promote(reason: "failover", oldPrimary: oldPrimary)]
         }

@@ -152,6 +152,16 @@ public struct Placement: Sendable {
         }
     }
 
+    /// Whether candidate `name` ranks level with the best candidate on everything but the
+    /// name (timeline, WAL position, `failover_priority`): promoting it loses nothing the best
+    /// one holds, so a leader that is such a candidate promotes itself rather than hand its
+    /// leadership to the name-wise first (a transfer and a second lease wait cost seconds).
+    public func isLevelWithBest(_ name: String) -> Bool {
+        guard let best = ranked.first, let s = ranked.first(where: { $0.name == name }) else { return false }
+        return (s.timeline ?? 0) == (best.timeline ?? 0) && (s.lsn ?? .zero) == (best.lsn ?? .zero)
+            && s.tags.failoverPriority == best.tags.failoverPriority
+    }
+
     static func better(_ a: MemberStatus, _ b: MemberStatus) -> Bool {
         let ta = a.timeline ?? 0, tb = b.timeline ?? 0
         if ta != tb { return ta > tb }
