@@ -227,8 +227,12 @@ def bench_system(key, args, report):
     """Every run of ``key``; a cluster that does not recover after a run is counted in
     ``recovery_failures`` and replaced by a fresh one (at most three times) for the runs left."""
     label, make = SYSTEMS[key]
-    entry = report["systems"].setdefault(key, {"label": label, "runs": {s: [] for s in args.scenarios}})
-    entry["recovery_failures"] = []
+    entry = report["systems"].setdefault(key, {"label": label, "runs": {}})
+    for scenario in args.scenarios:
+        entry["runs"][scenario] = []
+    entry["recovery_failures"] = [f for f in entry.get("recovery_failures", []) if f["scenario"] not in args.scenarios]
+    if args.footprint_seconds > 0:
+        entry.pop("footprint", None)
     pending = [(s, r) for s in args.scenarios for r in range(1, args.runs + 1)]
     for attempt in range(4):
         if not pending:
@@ -352,8 +356,9 @@ def markdown(report):
            "%d runs per scenario and system." % (report["date"], report["machine"], v.get("pgha"), v.get("postgres"),
                                                  v.get("patroni"), v.get("etcd"), report["mode"], report["runs"]), "",
            "Command: `%s`" % report["command"], ""] + (
-               ["(%s measured by `%s`, %s.)" % (", ".join(report["earlier"]["systems"]), report["earlier"]["command"],
-                                                report["earlier"]["date"]), ""] if report.get("earlier") else []) + [
+               ["Earlier runs merged into this table (`--merge`): " + "; ".join(
+                   "`%s` (%s)" % (e["command"], e["date"]) for e in report["earlier"]) + ".", ""]
+               if report.get("earlier") else []) + [
            "Write-unavailability, median / p90 / max: from the fault to the first acknowledged write on another "
            "host, for a client inserting every 50 ms through the libpq multi-host string "
            "(`target_session_attrs=read-write`, `connect_timeout=1`). Three hosts, each in its own network "
@@ -403,7 +408,8 @@ def main(argv=None):
     ap.add_argument("--workdir", default="/tmp/pgb-failover-bench")
     ap.add_argument("--keep", action="store_true", help="keep each system's workdir (logs, data) afterwards")
     ap.add_argument("--merge", metavar="FILE.json",
-                    help="start from this earlier --json report: its systems not in --systems are kept")
+                    help="start from this earlier --json report: what this run does not measure again "
+                         "(other systems, other scenarios, the footprint with --footprint-seconds 0) is kept")
     args = ap.parse_args(argv)
     args.systems = [s for s in args.systems.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
@@ -429,8 +435,11 @@ def main(argv=None):
     if args.merge:
         with open(args.merge) as f:
             earlier = json.load(f)
-        report["systems"] = {k: v for k, v in earlier["systems"].items() if k not in args.systems}
-        report["earlier"] = {"command": earlier["command"], "date": earlier["date"], "systems": sorted(report["systems"])}
+        report["systems"] = earlier["systems"]
+        report["scenarios"] = list(dict.fromkeys(earlier["scenarios"] + args.scenarios))
+        before = earlier.get("earlier") or []
+        before = [before] if isinstance(before, dict) else before
+        report["earlier"] = before + [{"command": earlier["command"], "date": earlier["date"]}]
     log("machine: %s; versions: %s" % (report["machine"], versions))
     for key in args.systems:
         bench_system(key, args, report)
