@@ -436,6 +436,7 @@ def main(argv=None):
         with open(args.merge) as f:
             earlier = json.load(f)
         report["systems"] = earlier["systems"]
+        report["versions"] = {**earlier.get("versions", {}), **report["versions"]}
         report["scenarios"] = list(dict.fromkeys(earlier["scenarios"] + args.scenarios))
         before = earlier.get("earlier") or []
         before = [before] if isinstance(before, dict) else before
