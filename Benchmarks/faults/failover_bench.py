@@ -229,8 +229,11 @@ def bench_system(key, args, report):
     label, make = SYSTEMS[key]
     entry = report["systems"].setdefault(key, {"label": label, "runs": {}})
     for scenario in args.scenarios:
-        entry["runs"][scenario] = []
-    entry["recovery_failures"] = [f for f in entry.get("recovery_failures", []) if f["scenario"] not in args.scenarios]
+        if not args.append or scenario not in entry["runs"]:
+            entry["runs"][scenario] = []
+    if not args.append:
+        entry["recovery_failures"] = [f for f in entry.get("recovery_failures", []) if f["scenario"] not in args.scenarios]
+    entry.setdefault("recovery_failures", [])
     if args.footprint_seconds > 0:
         entry.pop("footprint", None)
     pending = [(s, r) for s in args.scenarios for r in range(1, args.runs + 1)]
@@ -250,6 +253,7 @@ def bench_system(key, args, report):
             with WriteProbe(topo, cluster.dsn_multi(), label=key) as probe:
                 while pending:
                     scenario, r = pending[0]
+                    r += len(entry["runs"][scenario]) - (args.runs - len([p for p in pending if p[0] == scenario]))
                     _wait_writing(probe)
                     time.sleep(2.0)
                     failed = None
@@ -407,6 +411,8 @@ def main(argv=None):
     ap.add_argument("--prefix", default="pgb")
     ap.add_argument("--workdir", default="/tmp/pgb-failover-bench")
     ap.add_argument("--keep", action="store_true", help="keep each system's workdir (logs, data) afterwards")
+    ap.add_argument("--append", action="store_true",
+                    help="with --merge: add --runs runs to the merged ones instead of replacing them")
     ap.add_argument("--merge", metavar="FILE.json",
                     help="start from this earlier --json report: what this run does not measure again "
                          "(other systems, other scenarios, the footprint with --footprint-seconds 0) is kept")
