@@ -236,7 +236,7 @@ def bench_system(key, args, report):
     entry.setdefault("recovery_failures", [])
     if args.footprint_seconds > 0:
         entry.pop("footprint", None)
-    pending = [(s, r) for s in args.scenarios for r in range(1, args.runs + 1)]
+    pending = [(s, n) for s in args.scenarios for n in range(args.runs)]
     for attempt in range(4):
         if not pending:
             return
@@ -252,8 +252,8 @@ def bench_system(key, args, report):
                 log("%s: idle footprint %s" % (key, {k: entry["footprint"][k] for k in ("cpu_pct", "rss_mb")}))
             with WriteProbe(topo, cluster.dsn_multi(), label=key) as probe:
                 while pending:
-                    scenario, r = pending[0]
-                    r += len(entry["runs"][scenario]) - (args.runs - len([p for p in pending if p[0] == scenario]))
+                    scenario, _ = pending[0]
+                    r = len(entry["runs"][scenario]) + 1  # with --append, after the merged runs
                     _wait_writing(probe)
                     time.sleep(2.0)
                     failed = None
